@@ -1,0 +1,26 @@
+"""One distribution, one namespace: train/ and engines/ install as vsr.train and vsr.engines."""
+from setuptools import setup
+
+setup(
+    name="vsr",
+    version="0.1.0",
+    description="Real-time video super-resolution: ESPCN on the luma channel, streamed file to file",
+    python_requires=">=3.9",
+    packages=["vsr", "vsr.cli", "vsr.train", "vsr.engines"],
+    package_dir={"vsr": "vsr", "vsr.train": "train", "vsr.engines": "engines"},
+    package_data={"vsr": ["weights/*.pt", "weights/*.json"]},
+    install_requires=[
+        "torch>=2.1",
+        "av>=12",
+        "opencv-python>=4.8",
+        "numpy>=1.24",
+        "click>=8.1",
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
+    ],
+    extras_require={
+        "dev": ["pytest>=7"],
+        "tensorrt": ["tensorrt>=10"],
+    },
+    entry_points={"console_scripts": ["vsr=vsr.cli:main"]},
+)

@@ -1,0 +1,64 @@
+"""`vsr eval`: PSNR/SSIM on Y for bicubic and a model, per image and mean."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from vsr.colour import rgb_to_y
+from .images import hr_lr_pair, image_files, read_rgb
+from .imresize import imresize
+from .metrics import psnr, shave, ssim
+
+YUpscaler = Callable[[np.ndarray], np.ndarray]
+
+
+def torch_y_upscaler(model: torch.nn.Module, device: str = "cpu") -> YUpscaler:
+    """Wrap a Y model as a function: float Y in 0..1 (HxW) -> upscaled float Y in 0..1."""
+
+    @torch.no_grad()
+    def run(y: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, None].to(device)
+        return model(x)[0, 0].float().cpu().numpy()
+
+    return run
+
+
+def _scores(sr_y: np.ndarray, hr_y: np.ndarray, scale: int) -> dict:
+    a, b = shave(sr_y, scale), shave(hr_y, scale)
+    return {"psnr": psnr(a, b), "ssim": ssim(a, b)}
+
+
+def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None) -> dict:
+    """Score bicubic (and the model, if given) on every image of `data`.
+
+    The model sees the Y of the LR image and its output is stored as 8-bit Y would be.
+    """
+    images, sums = [], {}
+    for path in image_files(data):
+        hr, lr = hr_lr_pair(read_rgb(path), scale)
+        hr_y = rgb_to_y(hr)
+        row = {"name": path.name, "bicubic": _scores(rgb_to_y(imresize(lr, scale)), hr_y, scale)}
+        if upscale_y is not None:
+            sr_y = upscale_y(rgb_to_y(lr) / 255.0) * 255.0
+            row["model"] = _scores(np.clip(np.rint(sr_y), 0, 255), hr_y, scale)
+        images.append(row)
+    for method in ("bicubic", "model"):
+        if method in images[0]:
+            sums[method] = {
+                k: float(np.mean([r[method][k] for r in images])) for k in ("psnr", "ssim")
+            }
+    return {"scale": scale, "data": str(data), "mean": sums, "images": images}
+
+
+def format_table(result: dict) -> str:
+    """The evaluation as a fixed-width table, one image a row and the mean last."""
+    methods = list(result["mean"])
+    head = f"{'image':<24}" + "".join(f"{m + ' PSNR':>14}{m + ' SSIM':>14}" for m in methods)
+    lines = [f"Set {result['data']}, x{result['scale']}, Y channel, {result['scale']} px shaved", head]
+    for row in result["images"] + [{"name": "mean", **result["mean"]}]:
+        cells = "".join(f"{row[m]['psnr']:>14.2f}{row[m]['ssim']:>14.4f}" for m in methods)
+        lines.append(f"{row['name']:<24}{cells}")
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""`vsr train`: the whole training loop, top to bottom, with its settings first."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import BatchSampler, DataLoader
+
+from vsr import machine
+from vsr.models import build_model
+from vsr.progress import Progress
+from vsr.weights import save_weights
+from .data import PatchDataset, load_y_pairs
+from .evaluate import evaluate, torch_y_upscaler
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    scale: int = 3
+    model: str = "espcn"
+    channels: tuple[int, ...] = (64, 32)  # width of each hidden layer; its length is the depth
+    data: tuple[str, ...] = ()  # folders of training images (T91, BSD200, photos ...)
+    val: str = ""  # folder of validation images (Set5)
+    out: str = "runs/espcn_x3"  # checkpoints, log.csv and best.pt go here
+    loss: str = "l1"  # "l1" or "mse"
+    steps: int = 60_000  # optimiser steps in all
+    batch: int = 64
+    lr_patch: int = 17  # LR patch side; HR patches are scale times larger
+    lr: float = 1e-3  # peak learning rate of Adam
+    lr_min: float = 1e-5  # the cosine schedule ends here
+    warmup: int = 500  # linear warm-up steps
+    eval_every: int = 2000  # validate, log and checkpoint this often
+    seed: int = 0
+    workers: int = 1  # DataLoader worker processes
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay from cfg.lr to cfg.lr_min at cfg.steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
+    """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest."""
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model_config = {"channels": list(cfg.channels)}
+    model = build_model(cfg.model, cfg.scale, **model_config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    amp = device.startswith("cuda")  # mixed precision only where it pays: on the GPU
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[cfg.loss]
+
+    step, best, wall = 0, -math.inf, 0.0
+    last_path = out / "last.pt"
+    if resume:
+        ckpt = torch.load(last_path, map_location=device, weights_only=True)
+        # Only the length may change on resume: a longer run stretches the cosine schedule.
+        if {**ckpt["config"], "steps": cfg.steps} != _jsonable(cfg):
+            raise ValueError(f"{last_path} was made with other settings; resume with the same ones")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
+
+    pairs = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
+    dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
+    batches = BatchSampler(range(step * cfg.batch, cfg.steps * cfg.batch), cfg.batch, drop_last=True)
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0, pin_memory=amp)
+
+    log_path = out / "log.csv"
+    if not resume or not log_path.exists():
+        log_path.write_text("step,lr,train_loss,val_psnr,val_ssim,bicubic_psnr,wall_s\n")
+    progress = Progress(cfg.steps, "steps", enabled=not quiet)
+    started, loss_sum, loss_n, latest = time.perf_counter() - wall, 0.0, 0, "val --"
+    model.train()
+    for lr_batch, hr_batch in loader:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
+            loss = loss_fn(model(lr_batch), hr_batch)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        loss_sum += loss.item()  # .item() syncs the GPU; cheap next to a step on the CPU
+        loss_n += 1
+        progress.update(step, f"loss {loss_sum / loss_n:.5f} {latest}")
+
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            model.eval()
+            scores = evaluate(cfg.val, cfg.scale, torch_y_upscaler(model, device))["mean"]
+            model.train()
+            psnr, ssim = scores["model"]["psnr"], scores["model"]["ssim"]
+            latest = f"val {psnr:.2f} dB"
+            wall = time.perf_counter() - started
+            with log_path.open("a", newline="") as f:
+                csv.writer(f).writerow([step, f"{lr_at(step - 1, cfg):.3e}", f"{loss_sum / loss_n:.6f}",
+                                        f"{psnr:.4f}", f"{ssim:.5f}", f"{scores['bicubic']['psnr']:.4f}", f"{wall:.1f}"])
+            loss_sum, loss_n = 0.0, 0
+            if psnr > best:
+                best = psnr
+                manifest = _manifest(cfg, step, wall, device, scores)
+                save_weights(model, cfg.model, model_config, out / "best.pt", manifest)
+            ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                    "step": step, "best_psnr": best, "wall_s": wall, "config": _jsonable(cfg)}
+            torch.save(ckpt, out / "last.pt.tmp")
+            os.replace(out / "last.pt.tmp", last_path)
+    progress.close(step, latest)
+    return json.loads((out / "best.json").read_text())
+
+
+def _jsonable(cfg: TrainConfig) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dict) -> dict:
+    return {
+        "model": cfg.model,
+        "scale": cfg.scale,
+        "config": {"channels": list(cfg.channels)},
+        "data": list(cfg.data),
+        "steps": step,
+        "batch": cfg.batch,
+        "lr_patch": cfg.lr_patch,
+        "loss": cfg.loss,
+        "train_wall_s": round(wall, 1),
+        "machine": machine.describe(device),
+        "validation": {"data": cfg.val, "psnr": round(scores["model"]["psnr"], 3),
+                       "ssim": round(scores["model"]["ssim"], 4),
+                       "bicubic_psnr": round(scores["bicubic"]["psnr"], 3)},
+        "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
+        "train_config": _jsonable(cfg),
+    }

@@ -1,0 +1,1 @@
+"""vsr: real-time video super-resolution on the luma channel."""

@@ -1,0 +1,39 @@
+"""The `vsr` command: each subcommand parses its options and calls one library function."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vsr.errors import VsrError
+from .evaluate import eval_command
+from .export import export_command
+from .train import train_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Real-time video super-resolution: ESPCN networks on the luma (Y) channel."""
+
+
+cli.add_command(train_command)
+cli.add_command(eval_command)
+cli.add_command(export_command)
+
+
+def main() -> None:
+    """Entry point: a user's mistake prints one line and exits 2; Ctrl-C exits 130."""
+    try:
+        cli.main(standalone_mode=False)
+    except VsrError as exc:
+        click.echo(f"vsr: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("vsr: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("vsr: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

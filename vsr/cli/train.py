@@ -1,0 +1,48 @@
+"""`vsr train`: options -> TrainConfig -> vsr.train.loop.train."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from vsr.train.loop import TrainConfig
+
+_D = TrainConfig()
+
+
+@click.command("train")
+@click.option("--scale", type=click.IntRange(2, 4), default=_D.scale, show_default=True, help="Upscaling factor.")
+@click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of training images (PNG, JPEG, BMP); repeat for several.")
+@click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
+@click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
+@click.option("--channels", default="64,32", show_default=True, help="Hidden widths, comma-separated; the count is the depth.")
+@click.option("--loss", type=click.Choice(["l1", "mse"]), default=_D.loss, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=_D.steps, show_default=True, help="Optimiser steps in all.")
+@click.option("--batch", type=click.IntRange(1), default=_D.batch, show_default=True)
+@click.option("--patch", "lr_patch", type=click.IntRange(4), default=_D.lr_patch, show_default=True, help="LR patch side in pixels.")
+@click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate (cosine decay after warm-up).")
+@click.option("--eval-every", type=click.IntRange(1), default=_D.eval_every, show_default=True)
+@click.option("--seed", type=int, default=_D.seed, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=_D.workers, show_default=True, help="DataLoader worker processes.")
+@click.option("--threads", type=click.IntRange(0), default=_D.threads, show_default=True, help="CPU threads for torch (0: its default).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
+                  workers, threads, device, resume, quiet) -> None:
+    """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
+
+    \b
+    Example (the shipped x3 weights):
+      vsr train --scale 3 --data ../shared/data/train/T91 --data ../shared/data/train/BSD200 \\
+                --data ../shared/data/train/photos --val ../shared/data/val/Set5
+    """
+    from vsr.train.loop import train
+
+    cfg = TrainConfig(scale=scale, channels=tuple(int(c) for c in channels.split(",")), data=tuple(data), val=val,
+                      out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
+                      lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device)
+    manifest = train(cfg, resume=resume, quiet=quiet)
+    click.echo(json.dumps(manifest["validation"]))

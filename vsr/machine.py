@@ -1,0 +1,55 @@
+"""Describe the machine a result came from: CPU, cores, memory, GPU and library versions."""
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (platform's guess elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float:
+    """Total memory in GiB, 0 where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return 0.0
+
+
+def versions(packages: tuple[str, ...] = ("torch", "onnxruntime", "av", "opencv-python", "numpy")) -> dict:
+    """Installed versions of the packages that change results, plus Python's."""
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def describe(device: str = "cpu") -> dict:
+    """One dict naming the machine; the GPU fields are filled only for a CUDA device."""
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_gib(), 1),
+        "os": platform.platform(),
+        "device": device,
+        "versions": versions(),
+    }
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info

@@ -1,0 +1,86 @@
+"""Shipped and trained weights: a self-describing state dict plus a JSON manifest.
+
+A weights file is `torch.save({"model", "scale", "config", "state_dict"})`, loaded with
+`weights_only=True` (no pickled code runs). Its manifest (same name, .json) records how it
+was trained and its SHA-256, so a damaged shipped file is refused rather than run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .errors import WeightsError
+from .models import MODELS, build_model
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights(scale: int, model: str = "espcn") -> Path:
+    """Path of the weights that ship with the package for `model` at `scale`."""
+    path = WEIGHTS_DIR / f"{model}_x{scale}.pt"
+    if not path.exists():
+        shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+        raise WeightsError(f"no shipped weights for {model} x{scale}; shipped: {', '.join(shipped) or 'none'}")
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_weights(model: nn.Module, name: str, config: dict, path: Path, manifest: Optional[dict] = None) -> None:
+    """Write weights (and a manifest with their SHA-256) atomically next to each other."""
+    path = Path(path)
+    blob = {"model": name, "scale": model.scale, "config": config, "state_dict": model.state_dict()}
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    if manifest is not None:
+        manifest = {**manifest, "sha256": sha256(path)}
+        tmp_json = path.with_suffix(".json.tmp")
+        tmp_json.write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(tmp_json, path.with_suffix(".json"))
+
+
+def read_manifest(weights: Path) -> Optional[dict]:
+    """The manifest beside a weights file, or None where there is none."""
+    path = Path(weights).with_suffix(".json")
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_model(weights: str | Path, scale: Optional[int] = None, model: Optional[str] = None) -> nn.Module:
+    """Build the network a weights file describes and load it, in eval mode on the CPU.
+
+    Raises WeightsError for a file that is unreadable, damaged (SHA-256 differs from its
+    manifest) or made for another model or scale than the caller asked for.
+    """
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    manifest = read_manifest(path)
+    if manifest and "sha256" in manifest and manifest["sha256"] != sha256(path):
+        raise WeightsError(f"{path}: damaged (its SHA-256 differs from {path.with_suffix('.json').name})")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a bad archive; all mean the same here
+        raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__})") from exc
+    if not isinstance(blob, dict) or not {"model", "scale", "config", "state_dict"} <= blob.keys():
+        raise WeightsError(f"{path}: not a vsr weights file (expected model, scale, config, state_dict)")
+    if blob["model"] not in MODELS:
+        raise WeightsError(f"{path}: unknown model {blob['model']!r}; known: {', '.join(MODELS)}")
+    if scale is not None and blob["scale"] != scale:
+        raise WeightsError(f"{path}: weights are for x{blob['scale']}, not x{scale}")
+    if model is not None and blob["model"] != model:
+        raise WeightsError(f"{path}: weights are for {blob['model']}, not {model}")
+    net = build_model(blob["model"], blob["scale"], **blob["config"])
+    try:
+        net.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not match {blob['model']} {blob['config']}") from exc
+    return net.eval()
