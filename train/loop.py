@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader
 
 from vsr import machine
+from vsr.errors import SettingsError
 from vsr.models import build_model
 from vsr.progress import Progress
 from vsr.weights import save_weights
@@ -72,10 +73,16 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     step, best, wall = 0, -math.inf, 0.0
     last_path = out / "last.pt"
     if resume:
+        if not last_path.exists():
+            raise SettingsError(f"{last_path}: no checkpoint to resume from")
         ckpt = torch.load(last_path, map_location=device, weights_only=True)
-        # Only the length may change on resume: a longer run stretches the cosine schedule.
-        if {**ckpt["config"], "steps": cfg.steps} != _jsonable(cfg):
-            raise ValueError(f"{last_path} was made with other settings; resume with the same ones")
+        # The length may change on resume (a longer run stretches the cosine schedule), and
+        # so may how the run is executed; anything that changes what is computed may not.
+        free = {"steps", "workers", "threads", "device"}
+        saved, now = ({k: v for k, v in c.items() if k not in free} for c in (ckpt["config"], _jsonable(cfg)))
+        if saved != now:
+            changed = ", ".join(sorted(k for k in now if saved.get(k) != now[k]))
+            raise SettingsError(f"{last_path} was made with other settings ({changed}); resume with the same ones")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])

@@ -23,3 +23,7 @@ class BackendUnavailable(VsrError, RuntimeError):
 
 class EngineBuildError(VsrError, RuntimeError):
     """A TensorRT engine could not be built or loaded."""
+
+
+class SettingsError(VsrError, ValueError):
+    """Settings that contradict each other or a saved run (e.g. --resume with another loss)."""

@@ -1,0 +1,16 @@
+"""Shared fixtures: the real data in ../shared/data (override with VSR_SHARED_DATA)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(os.environ.get("VSR_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    if not (DATA / "val" / "Set5").is_dir():
+        pytest.fail(f"shared data not found at {DATA}: check out ../shared beside the repo or set VSR_SHARED_DATA")
+    return DATA

@@ -1,0 +1,64 @@
+"""The resize, colour and metric conventions of the SR literature, against known values."""
+import numpy as np
+import pytest
+
+from vsr.colour import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from vsr.train.evaluate import evaluate
+from vsr.train.imresize import imresize, resize_matrix
+from vsr.train.metrics import psnr, ssim
+
+
+def test_upscale_x2_uses_keys_cubic_weights():
+    # MATLAB samples output pixel 3 (0-based) at input position 1.25: Keys' a = -0.5 taps.
+    row = resize_matrix(8, 16, 2.0)[3]
+    assert np.allclose(row[:4], [-0.0703125, 0.8671875, 0.2265625, -0.0234375])
+    assert np.allclose(resize_matrix(8, 16, 2.0).sum(axis=1), 1)
+
+
+def test_downscale_is_antialiased_and_mirrored_at_borders():
+    m = resize_matrix(30, 10, 1 / 3)
+    assert np.allclose(m.sum(axis=1), 1)
+    # Output 5 is centred on input 16; the kernel is stretched 3x, to 11 taps, symmetric.
+    assert np.flatnonzero(m[5]).min() == 11 and np.flatnonzero(m[5]).max() == 21
+    assert np.allclose(m[5, 16 - np.arange(6)], m[5, 16 + np.arange(6)])
+    # Output 0 is centred on input 1: taps left of the image mirror back into it.
+    # Weights by distance d are cubic(d/3)/3: 1/3, 7/27, 1/9, 0, -2/81, -1/81.
+    assert np.allclose(m[0, :4], [7 / 27 + 1 / 9, 1 / 3 + 0, 7 / 27 - 2 / 81, 1 / 9 - 1 / 81])
+    # A linear ramp stays linear away from the borders, and constants stay constant.
+    ramp = np.arange(30, dtype=float)[None, :].repeat(3, 0)
+    assert np.allclose(imresize(ramp, 1 / 3)[0, 2:-2], 3 * np.arange(2, 8) + 1)
+    assert np.allclose(imresize(np.full((9, 9), 7.0), 1 / 3), 7)
+
+
+def test_uint8_in_uint8_out_with_ceil_size():
+    img = (np.arange(7 * 5 * 3) % 256).astype(np.uint8).reshape(7, 5, 3)
+    out = imresize(img, 0.5)
+    assert out.dtype == np.uint8 and out.shape == (4, 3, 3)
+
+
+def test_bt601_studio_swing_known_values():
+    assert rgb_to_y(np.array([255, 255, 255])) == pytest.approx(235.0)
+    assert rgb_to_y(np.array([0, 0, 0])) == pytest.approx(16.0)
+    assert rgb_to_y(np.array([255, 0, 0])) == pytest.approx(81.481)
+    assert rgb_to_ycbcr(np.array([0, 0, 255]))[1] == pytest.approx(240.0)
+    assert rgb_to_ycbcr(np.array([255, 0, 0]))[2] == pytest.approx(240.0)
+    rgb = np.random.default_rng(0).integers(0, 256, (50, 3)).astype(np.uint8)
+    assert np.array_equal(ycbcr_to_rgb(rgb_to_ycbcr(rgb)), rgb)
+
+
+def test_psnr_and_ssim_known_pairs():
+    a = np.full((32, 32), 100.0)
+    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255**2), abs=1e-9)  # 48.13 dB
+    assert ssim(a, a) == pytest.approx(1.0)
+    # A constant offset changes only SSIM's luminance term: (2ab + C1) / (a^2 + b^2 + C1).
+    c1 = (0.01 * 255) ** 2
+    assert ssim(a, a + 10) == pytest.approx((2 * 100 * 110 + c1) / (100**2 + 110**2 + c1))
+    noisy = a + np.random.default_rng(0).normal(0, 10, a.shape)
+    assert 0 < ssim(a + np.indices(a.shape).sum(0), noisy + np.indices(a.shape).sum(0)) < 1
+
+
+@pytest.mark.parametrize("scale,published", [(2, 33.66), (3, 30.39), (4, 28.42)])
+def test_bicubic_reproduces_published_set5_baselines(data, scale, published):
+    result = evaluate(data / "val" / "Set5", scale)
+    assert result["mean"]["bicubic"]["psnr"] == pytest.approx(published, abs=0.05)
+    assert len(result["images"]) == 5

@@ -1,0 +1,141 @@
+"""Training lowers the loss, resumes exactly, exports faithfully and guards its weights files."""
+import csv
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vsr.cli import cli
+from vsr.models import ESPCN
+from vsr.onnx_export import export_onnx
+from vsr.errors import SettingsError, WeightsError
+from vsr.train.loop import TrainConfig, lr_at, train
+from vsr.weights import load_model, save_weights
+
+
+def _config(data, tmp_path, **kw) -> TrainConfig:
+    base = TrainConfig(scale=3, data=(str(data / "train" / "T91"),), val=str(data / "val" / "Set5"),
+                       out=str(tmp_path / "run"), batch=16, steps=120, eval_every=60, warmup=10, workers=0, threads=2)
+    return dataclasses.replace(base, **kw)
+
+
+def test_short_training_lowers_the_loss_and_keeps_the_best(data, tmp_path):
+    manifest = train(_config(data, tmp_path), quiet=True)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(r["step"]) for r in rows] == [60, 120]
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    assert manifest["validation"]["psnr"] == pytest.approx(max(float(r["val_psnr"]) for r in rows), abs=1e-3)
+    assert manifest["steps"] == 120 and manifest["machine"]["cores"] >= 1
+    model = load_model(tmp_path / "run" / "best.pt", scale=3)
+    assert isinstance(model, ESPCN)
+
+
+def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path):
+    # A constant learning rate makes the schedule independent of --steps, so a run cut at
+    # step 40 and resumed to 80 must land on the weights of a run that went straight to 80.
+    common = dict(steps=80, eval_every=40, warmup=0, lr_min=1e-3)
+    train(_config(data, tmp_path / "a", **common), quiet=True)
+    train(_config(data, tmp_path / "b", **{**common, "steps": 40}), quiet=True)
+    train(_config(data, tmp_path / "b", **common, workers=1), resume=True, quiet=True)
+    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
+    assert b["step"] == a["step"] == 80
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+
+
+def test_resume_refuses_other_settings(data, tmp_path):
+    train(_config(data, tmp_path, steps=20, eval_every=20), quiet=True)
+    with pytest.raises(SettingsError, match=r"other settings \(loss\)"):
+        train(_config(data, tmp_path, steps=40, eval_every=20, loss="mse"), resume=True, quiet=True)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=1000, warmup=100, lr=1e-3, lr_min=1e-5)
+    assert lr_at(0, cfg) == pytest.approx(1e-5)
+    assert lr_at(100, cfg) == pytest.approx(1e-3)
+    assert lr_at(1000, cfg) == pytest.approx(1e-5)
+    assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(100, 1000))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_onnx_export_matches_pytorch_on_two_sizes(tmp_path, scale):
+    torch.manual_seed(scale)
+    model = ESPCN(scale).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in [(17, 23), (90, 160)]:
+        x = torch.rand(1, 1, h, w)
+        expected = model(x).detach().numpy()
+        got = session.run(None, {"y": x.numpy()})[0]
+        assert got.shape == (1, 1, h * scale, w * scale)
+        assert np.abs(got - expected).max() < 1e-4
+
+
+def test_export_command_writes_a_runnable_model(tmp_path):
+    weights = tmp_path / "w.pt"
+    save_weights(ESPCN(2), "espcn", {"channels": [64, 32]}, weights)
+    result = CliRunner().invoke(cli, ["export", "--scale", "2", "--weights", str(weights), "--onnx", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(tmp_path / "x.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"y": np.zeros((1, 1, 8, 8), np.float32)})[0].shape == (1, 1, 16, 16)
+
+
+def _saved(tmp_path, scale=3, channels=(64, 32)):
+    path = tmp_path / f"w{scale}.pt"
+    save_weights(ESPCN(scale, channels), "espcn", {"channels": list(channels)}, path, manifest={"note": "test"})
+    return path
+
+
+def test_weights_round_trip_and_manifest_hash(tmp_path):
+    path = _saved(tmp_path)
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"]
+    assert load_model(path, scale=3).scale == 3
+
+
+def test_weights_loading_rejects_a_damaged_file(tmp_path):
+    path = _saved(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(WeightsError, match="damaged"):
+        load_model(path)
+
+
+def test_weights_loading_rejects_a_truncated_or_foreign_file(tmp_path):
+    path = _saved(tmp_path)
+    path.with_suffix(".json").unlink()
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(WeightsError, match="not a readable weights file"):
+        load_model(path)
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match="not a vsr weights file"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_weights_loading_rejects_a_mismatch(tmp_path):
+    with pytest.raises(WeightsError, match="for x3, not x2"):
+        load_model(_saved(tmp_path), scale=2)
+    path = _saved(tmp_path, channels=(16, 8))
+    blob = torch.load(path, weights_only=True)
+    blob["config"] = {"channels": [64, 32]}  # the tensors say 16/8 wide, the header says 64/32
+    torch.save(blob, path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(WeightsError, match="do not match"):
+        load_model(path)
+
+
+def test_eval_json_has_the_documented_shape(data, tmp_path):
+    weights = _saved(tmp_path)
+    result = CliRunner().invoke(cli, ["eval", "--data", str(data / "val" / "Set5"), "--scale", "3",
+                                      "--weights", str(weights), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["scale"] == 3 and out["data"].endswith("Set5")
+    assert set(out["mean"]) == {"bicubic", "model"} and set(out["mean"]["model"]) == {"psnr", "ssim"}
+    assert len(out["images"]) == 5 and {"name", "bicubic", "model"} <= out["images"][0].keys()
