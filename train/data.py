@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import Dataset
 
 from vsr.colour import rgb_to_y
-from .images import hr_lr_pair, image_files, read_rgb
+from vsr.images import image_files, read_rgb
+from .imresize import hr_lr_pair
 
 
 def load_y_pairs(folders: Sequence[str | Path], scale: int, lr_patch: int) -> list[tuple[np.ndarray, np.ndarray]]:

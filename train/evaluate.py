@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from vsr.colour import rgb_to_y
-from .images import hr_lr_pair, image_files, read_rgb
-from .imresize import imresize
+from vsr.images import image_files, read_rgb
+from .imresize import hr_lr_pair, imresize
 from .metrics import psnr, shave, ssim
 
 YUpscaler = Callable[[np.ndarray], np.ndarray]

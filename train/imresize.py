@@ -58,3 +58,9 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom and right edges so that both sides are multiples of `scale`."""
     h, w = image.shape[:2]
     return image[: h - h % scale, : w - w % scale]
+
+
+def hr_lr_pair(rgb: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """HR cropped to a multiple of `scale`, and LR by antialiased bicubic (uint8 both)."""
+    hr = crop_to_scale(rgb, scale)
+    return hr, imresize(hr, 1.0 / scale)

@@ -9,6 +9,7 @@ from vsr.errors import VsrError
 from .evaluate import eval_command
 from .export import export_command
 from .train import train_command
+from .upscale import upscale_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ def cli() -> None:
     """Real-time video super-resolution: ESPCN networks on the luma (Y) channel."""
 
 
+cli.add_command(upscale_command)
 cli.add_command(train_command)
 cli.add_command(eval_command)
 cli.add_command(export_command)

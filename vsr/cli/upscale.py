@@ -1,0 +1,52 @@
+"""`vsr upscale`: options -> UpscaleSettings -> vsr.pipeline.upscale_path."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from vsr.media import EncodeSettings
+from vsr.pipeline import UpscaleSettings
+
+
+@click.command("upscale")
+@click.argument("src", metavar="IN", type=click.Path(path_type=str))
+@click.argument("out", metavar="OUT", type=click.Path(path_type=str))
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="3", show_default=True, help="Upscaling factor.")
+@click.option("--weights", "--model", "weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights file to use [default: the shipped ESPCN for --scale].")
+@click.option("--backend", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto", show_default=True,
+              help="Where the network runs; auto takes the best available and says why.")
+@click.option("-c", "--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
+@click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Constant quality; lower is better.")
+@click.option("--preset", default="veryfast", show_default=True, help="Encoder preset (ultrafast ... veryslow).")
+@click.option("--pix-fmt", default=None, help="Output pixel format [default: the input's, e.g. yuv420p10le kept].")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
+              help="Threads for inference and for the encoder (0: one per core / encoder's choice).")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists (never the input).")
+@click.option("--quiet", is_flag=True, help="No progress line, no summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+def upscale_command(src, out, scale, weights, backend, codec, crf, preset, pix_fmt, threads, overwrite, quiet,
+                    as_json) -> None:
+    """Upscale IN to OUT by --scale: a video (audio, subtitles and timing kept), an image,
+    or a folder of images (OUT is then a folder).
+
+    \b
+    The network sharpens luma (Y); chroma is upscaled by bicubic interpolation.
+    Examples:
+      vsr upscale in.mp4 out.mp4 --scale 3
+      vsr upscale in.mkv out.mkv --scale 2 --crf 20 --preset medium
+      vsr upscale photo.png photo_x4.png --scale 4
+    """
+    from vsr.pipeline import upscale_path
+
+    settings = UpscaleSettings(scale=int(scale), weights=weights, backend=backend, threads=threads,
+                               encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+                                                     threads=threads),
+                               overwrite=overwrite)
+    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    summary = upscale_path(src, out, settings, progress=not quiet and not as_json, log=log)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    elif not quiet:
+        click.echo(summary.paragraph(), err=True)

@@ -1,0 +1,324 @@
+"""Video in and out with PyAV: frames as YCbCr planes, other streams copied alongside.
+
+The reader yields decoded frames in a planar YCbCr format the pipeline understands; the
+writer encodes frames and interleaves the input's audio and subtitle packets (copied, or
+transcoded only where the output container cannot hold them), reading them with a second
+demuxer of its own so that nothing is buffered for the length of the video.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import av
+import numpy as np
+
+from .errors import InputError, OutputError
+
+# Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
+PLANAR_YUV = {
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
+    "yuv420p10le", "yuv422p10le", "yuv444p10le", "gray", "gray10le",
+}
+TEN_BIT_OF = {"yuv420p": "yuv420p10le", "yuv422p": "yuv422p10le", "yuv444p": "yuv444p10le", "gray": "gray10le"}
+EIGHT_BIT_OF = {v: k for k, v in TEN_BIT_OF.items()}
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about the input's video stream."""
+
+    width: int
+    height: int
+    pix_fmt: str  # the planar format frames are delivered in
+    source_pix_fmt: str
+    time_base: Fraction
+    rate: Fraction  # average frame rate, for the encoder's rate control
+    frames: int  # from the container header; 0 where it does not say
+    rotation: int
+    colour: dict = field(default_factory=dict)  # color_range, colorspace, color_primaries, color_trc
+    codec: str = ""
+
+
+def bit_depth(pix_fmt: str) -> int:
+    return 10 if "10" in pix_fmt else 8
+
+
+def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
+    """A writable numpy view of one plane of `frame`, without the row padding."""
+    p = frame.planes[index]
+    dtype = np.uint16 if bit_depth(frame.format.name) > 8 else np.uint8
+    rows = np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype().itemsize)
+    return rows[:, : p.width]
+
+
+def open_input(path: str | Path) -> av.container.InputContainer:
+    """Open a media file for reading, turning FFmpeg's complaints into one clear InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as exc:
+        raise InputError(f"{path}: not a media file FFmpeg can read ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def video_info(container: av.container.InputContainer, path: str | Path) -> VideoInfo:
+    """Describe the first video stream, or raise InputError if it has none or cannot be decoded."""
+    if not container.streams.video:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+        raise InputError(f"{path}: no video stream ({kinds})")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx is None:
+        raise InputError(f"{path}: no decoder for its video codec")
+    if not ctx.width or not ctx.height:
+        raise InputError(f"{path}: video stream has no frame size (unknown or damaged codec data)")
+    source = ctx.pix_fmt or "yuv420p"
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    return VideoInfo(
+        width=ctx.width, height=ctx.height, pix_fmt=source if source in PLANAR_YUV else "yuv420p",
+        source_pix_fmt=source, time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
+        frames=stream.frames or 0, rotation=0, codec=ctx.name,
+        colour={k: getattr(ctx, k) for k in ("color_range", "colorspace", "color_primaries", "color_trc")},
+    )
+
+
+def decode_frames(container: av.container.InputContainer, info: VideoInfo, path: str | Path) -> Iterator[av.VideoFrame]:
+    """Decoded frames of the first video stream in presentation order, in info.pix_fmt.
+
+    Frames without a timestamp get one a frame after the previous; a decoding failure
+    mid-stream is reported as a damaged or truncated input, never skipped silently.
+    """
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame and slice threads: decoding is not the bottleneck then
+    step = max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
+    last_pts, count = None, 0
+    try:
+        for frame in container.decode(stream):
+            if frame.format.name != info.pix_fmt:
+                frame = frame.reformat(format=info.pix_fmt)
+            if frame.pts is None:
+                frame.pts = 0 if last_pts is None else last_pts + step
+            last_pts = frame.pts
+            count += 1
+            yield frame
+    except av.FFmpegError as exc:
+        raise InputError(f"{path}: damaged or truncated after {count} frames ({_reason(exc)})") from exc
+    if count == 0:
+        raise InputError(f"{path}: no frame could be decoded (damaged, truncated or unsupported {info.codec})")
+
+
+def temporary_path(out: Path) -> Path:
+    """Where an output is written before it is complete: hidden, beside it, same suffix."""
+    return out.with_name(f".{out.stem}.partial{out.suffix}")
+
+
+def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse outputs that would lose data or cannot be written, before any work is done."""
+    out_abs = out.resolve()
+    for src in inputs:
+        if src.exists() and out_abs == src.resolve():
+            raise OutputError(f"{out}: output is the input; choose another name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: exists; pass -y/--overwrite to replace it")
+    parent = out_abs.parent
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: output folder does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: output folder is not writable")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How the output video stream is encoded (FFmpeg's names and meanings)."""
+
+    codec: str = "libx264"
+    crf: Optional[int] = 18
+    preset: Optional[str] = "veryfast"
+    pix_fmt: Optional[str] = None  # None: the input's, if the encoder takes it
+    threads: int = 0  # encoder threads; 0 lets the encoder choose
+
+
+def output_pix_fmt(codec: av.codec.Codec, info: VideoInfo, asked: Optional[str], log: Log) -> str:
+    """The pixel format to encode in: asked for, else the input's, else the nearest 8-bit one."""
+    supported = {f.name for f in (codec.video_formats or [])}
+    if asked:
+        if supported and asked not in supported:
+            raise OutputError(f"{codec.name} cannot encode {asked}; it takes {', '.join(sorted(supported))}")
+        return asked
+    fmt = info.pix_fmt.replace("yuvj", "yuv")  # the range is carried by color_range instead
+    if not supported or fmt in supported:
+        return fmt
+    fallback = EIGHT_BIT_OF.get(fmt, "yuv420p")
+    fallback = fallback if fallback in supported else "yuv420p"
+    if bit_depth(fmt) > 8:
+        log(f"warning: {codec.name} cannot encode {fmt}; writing 8-bit {fallback} (use a 10-bit encoder such as libx265 to keep 10 bits)")
+    return fallback
+
+
+def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int]:
+    """Chroma-subsampled formats need even sides: drop the last row or column where needed."""
+    fmt = av.VideoFormat(pix_fmt)
+    even_w = width - width % 2 if fmt.chroma_width(2) < 2 else width
+    even_h = height - height % 2 if fmt.chroma_height(2) < 2 else height
+    if (even_w, even_h) != (width, height):
+        log(f"note: {pix_fmt} needs even sides; output is {even_w}x{even_h} instead of {width}x{height}")
+    return even_w, even_h
+
+
+class VideoWriter:
+    """Encodes upscaled frames into `out` (via a temporary file) with the input's other streams.
+
+    Use as a context manager: the file appears under its name only if the block ends
+    without an exception; otherwise the partial file is removed.
+    """
+
+    def __init__(self, out: Path, source: Path, info: VideoInfo, scale: int, settings: EncodeSettings, log: Log):
+        self.out, self.source, self.log = Path(out), Path(source), log
+        self.tmp = temporary_path(self.out)
+        self.side = None
+        try:
+            self.container = av.open(str(self.tmp), mode="w")
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"{self.out}: cannot write this container ({_reason(exc)}); use .mp4, .mkv, .mov or .avi") from exc
+        try:
+            codec = av.codec.Codec(settings.codec, "w")
+        except Exception as exc:  # PyAV raises UnknownCodecError, a plain Exception subclass here
+            self._discard()
+            raise OutputError(f"unknown encoder {settings.codec!r}; try libx264, libx265 or mpeg4") from exc
+        self.pix_fmt = output_pix_fmt(codec, info, settings.pix_fmt, log)
+        width, height = even_size(info.width * scale, info.height * scale, self.pix_fmt, log)
+        stream = self.container.add_stream(settings.codec, rate=info.rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        for key, value in info.colour.items():
+            setattr(stream.codec_context, key, value)
+        if settings.threads:
+            stream.codec_context.thread_count = settings.threads
+        options = {}
+        if settings.crf is not None:
+            options["crf"] = str(settings.crf)
+        if settings.preset:
+            options["preset"] = settings.preset
+        stream.codec_context.options = options
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        self.video = stream
+        self.side = self._open_side_streams()
+        self.packets = 0
+
+    def _open_side_streams(self):
+        """Map every audio and subtitle stream of the input to a copy or a transcode."""
+        demuxer = av.open(str(self.source))
+        plan = {}
+        for s in demuxer.streams:
+            if s.type not in ("audio", "subtitle"):
+                continue
+            name = s.codec_context.name if s.codec_context else "unknown"
+            if name in self.container.supported_codecs:
+                plan[s.index] = ("copy", s, self.container.add_stream_from_template(s))
+            elif s.type == "audio":
+                target = self.container.default_audio_codec
+                self.log(f"note: {self.out.suffix} cannot hold {name} audio; transcoding stream {s.index} to {target}")
+                out = self.container.add_stream(target, rate=s.codec_context.sample_rate)
+                out.layout = s.codec_context.layout
+                plan[s.index] = ("encode", s, out)
+            else:
+                self.log(f"warning: {self.out.suffix} cannot hold {name} subtitles; stream {s.index} is not copied")
+        if not plan:
+            demuxer.close()
+            return None
+        streams = [s for _, s, _ in plan.values()]
+        return {"demuxer": demuxer, "plan": plan, "packets": demuxer.demux(streams), "pending": None}
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Encode one frame; its packets go out interleaved with the copied streams."""
+        self._mux_video(self.video.encode(frame))
+
+    def flush(self) -> None:
+        """Drain the encoder, then copy whatever is left of the other streams."""
+        self._mux_video(self.video.encode(None))
+        self._mux_side(until=None)
+        if self.side:
+            for kind, _, out in self.side["plan"].values():
+                if kind == "encode":
+                    self._mux(out.encode(None))
+
+    def _mux_video(self, packets) -> None:
+        for packet in packets:
+            if packet.pts is not None:
+                self._mux_side(until=float(packet.pts * self.video.time_base))
+            self._mux([packet])
+            self.packets += 1
+
+    def _mux_side(self, until: Optional[float]) -> None:
+        """Copy side-stream packets up to `until` seconds (all of them when None)."""
+        side = self.side
+        if not side:
+            return
+        while True:
+            packet = side["pending"] or next(side["packets"], None)
+            side["pending"] = None
+            if packet is None:
+                return
+            if packet.dts is None:  # the demuxer's empty end-of-stream marker
+                continue
+            if until is not None and packet.time_base and float(packet.dts * packet.time_base) > until:
+                side["pending"] = packet
+                return
+            kind, _, out = side["plan"][packet.stream.index]
+            if kind == "copy":
+                packet.stream = out
+                self._mux([packet])
+            else:
+                for audio in packet.decode():
+                    audio.pts = None
+                    self._mux(out.encode(audio))
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except OSError as exc:  # ENOSPC and friends: say it plainly
+            raise OutputError(f"{self.out}: write failed ({_reason(exc)})") from exc
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            self.container.close()
+        except OSError as err:
+            self._discard()
+            raise OutputError(f"{self.out}: write failed ({_reason(err)})") from err
+        finally:
+            if self.side:
+                self.side["demuxer"].close()
+        os.replace(self.tmp, self.out)
+
+    def _discard(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.container.close()
+            except Exception:  # the file is being thrown away: a second error says nothing new
+                pass
+        if self.side:
+            self.side["demuxer"].close()
+        self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,312 @@
+"""The data path, top to bottom: decode | upscale Y + chroma | encode, as concurrent stages.
+
+Stages are joined by bounded queues, so memory does not grow with the video's length and
+a slow stage holds the others back instead of piling frames up. Every stage counts its
+busy time; the summary and the progress line read the same counters.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from itertools import chain
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+import av
+
+from .errors import InputError, OutputError
+from .images import image_files, is_image, read_rgb, write_rgb
+from .media import (EncodeSettings, VideoWriter, bit_depth, check_output, decode_frames, open_input, plane,
+                    video_info)
+from .progress import Progress
+from .upscaler import Upscaler, upscale_chroma
+
+
+@dataclass(frozen=True)
+class UpscaleSettings:
+    """Everything `vsr upscale` decides, in one object passed whole."""
+
+    scale: int = 3
+    weights: Optional[str] = None  # None: the shipped ESPCN for `scale`
+    backend: str = "auto"
+    threads: int = 0  # inference threads (0: one per core)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    overwrite: bool = False
+    queue_size: int = 4  # frames in flight between two stages
+
+
+@dataclass
+class Stage:
+    """Busy time of one stage: the time it spent working, not waiting on a queue."""
+
+    name: str
+    busy: float = 0.0
+    frames: int = 0
+
+    def ms_per_frame(self) -> float:
+        return 1000 * self.busy / self.frames if self.frames else 0.0
+
+
+@dataclass
+class Summary:
+    """What a run did, for the closing paragraph and for `--json`."""
+
+    input: str
+    output: str
+    frames: int
+    seconds: float
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    backend: str
+    stages: list[Stage]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def limiting(self) -> Stage:
+        return max(self.stages, key=lambda s: s.busy)
+
+    def as_dict(self) -> dict:
+        return {
+            "input": self.input, "output": self.output, "frames": self.frames,
+            "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+            "size_in": list(self.size_in), "size_out": list(self.size_out), "backend": self.backend,
+            "stages_ms_per_frame": {s.name: round(s.ms_per_frame(), 2) for s in self.stages},
+            "limiting_stage": self.limiting().name,
+        }
+
+    def paragraph(self) -> str:
+        stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
+        (wi, hi), (wo, ho) = self.size_in, self.size_out
+        return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.1f} fps) "
+                f"on {self.backend}. Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
+                f"Wrote {self.output}.")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def upscale_path(src: str | Path, out: str | Path, settings: UpscaleSettings, progress: bool = True,
+                 log: Callable[[str], None] = _stderr) -> Summary:
+    """Upscale a video file, an image, or a folder of images (into a folder) at settings.scale."""
+    src, out = Path(src), Path(out)
+    if src.is_dir():
+        return upscale_folder(src, out, settings, progress, log)
+    if is_image(src):
+        return upscale_image(src, out, settings, log)
+    return upscale_video(src, out, settings, progress, log)
+
+
+# --- video ---------------------------------------------------------------------------------
+
+def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
+                  log: Callable[[str], None] = _stderr) -> Summary:
+    """Stream a video through the network, keeping its audio, subtitles, timing and colour."""
+    container = open_input(src)
+    try:
+        info = video_info(container, src)
+        check_output(out, [src], settings.overwrite)
+        upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+        frames = decode_frames(container, info, src)
+        first = next(frames)  # rotation is known only from a decoded frame
+        info = replace(info, rotation=int(first.rotation or 0))
+        with VideoWriter(out, src, info, settings.scale, settings.encode, log) as writer:
+            width, height = writer.video.width, writer.video.height
+            stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
+            started = time.perf_counter()
+            count = _run_stages(chain([first], frames), upscaler, info, writer, (width, height), stages,
+                                settings.queue_size, Progress(info.frames or None, "frames", enabled=progress))
+            writer.flush()
+        return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
+                       (width, height), upscaler.backend.name, stages)
+    finally:
+        container.close()
+
+
+def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, writer: VideoWriter,
+                size: tuple[int, int], stages: list[Stage], depth: int, bar: Progress) -> int:
+    """decode thread -> (this thread) upscale -> encode thread; returns the frame count."""
+    decode, upscale, chroma, encode = stages
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(depth)
+    upscaled: queue.Queue = queue.Queue(depth)
+    decoder = _Worker(lambda: _timed(frames, decode), decoded, stop)
+    encoder = _Worker(lambda: _encode_all(_drain(upscaled, stop), writer, encode), None, stop)
+    decoder.start()
+    encoder.start()
+    count = 0
+    try:
+        for frame in _drain(decoded, stop):
+            result = _upscale_frame(frame, upscaler, info, writer.pix_fmt, size, upscale, chroma)
+            _put(upscaled, result, stop, encoder)
+            count += 1
+            bar.update(count, f"upscale {upscale.ms_per_frame():.0f} ms/frame")
+        _put(upscaled, _END, stop, encoder)
+        encoder.join()
+        encoder.raise_error()
+    finally:
+        stop.set()
+        decoder.join()
+        encoder.join()
+    bar.close(count)
+    return count
+
+
+def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
+                   upscale: Stage, chroma: Stage) -> av.VideoFrame:
+    """Y through the network, Cb/Cr by bicubic, straight into a new frame's planes."""
+    t0 = time.perf_counter()
+    result = av.VideoFrame(size[0], size[1], pix_fmt)
+    peak_in, peak_out = (1 << bit_depth(info.pix_fmt)) - 1, (1 << bit_depth(pix_fmt)) - 1
+    upscaler.upscale_y(plane(frame, 0), peak=peak_in, out=plane(result, 0), out_peak=peak_out)
+    t1 = time.perf_counter()
+    for i in range(1, len(result.planes)):
+        dst = plane(result, i)
+        if len(frame.planes) > i:
+            up = upscale_chroma(plane(frame, i), dst.shape[1], dst.shape[0])
+            dst[...] = up if peak_in == peak_out else (up.astype("float32") * (peak_out / peak_in) + 0.5)
+        else:  # grey input: neutral chroma
+            dst[...] = (peak_out + 1) // 2
+    result.pts, result.time_base = frame.pts, frame.time_base
+    t2 = time.perf_counter()
+    upscale.busy += t1 - t0
+    chroma.busy += t2 - t1
+    upscale.frames += 1
+    chroma.frames += 1
+    return result
+
+
+def _timed(items: Iterator, stage: Stage) -> Iterator:
+    """Yield from `items`, adding the time spent producing each item to `stage`."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        stage.busy += time.perf_counter() - t0
+        stage.frames += 1
+        yield item
+
+
+def _encode_all(frames: Iterable[av.VideoFrame], writer: VideoWriter, stage: Stage) -> Iterator[None]:
+    for frame in frames:
+        t0 = time.perf_counter()
+        writer.write(frame)
+        stage.busy += time.perf_counter() - t0
+        stage.frames += 1
+        yield None
+
+
+# --- threads and queues ----------------------------------------------------------------------
+
+_END = object()
+
+
+class _Worker(threading.Thread):
+    """Runs a generator in a thread, putting its items on `out` (if any), then _END.
+
+    An exception is kept and also put on the queue, so the consumer re-raises it.
+    """
+
+    def __init__(self, source: Callable[[], Iterable], out: Optional[queue.Queue], stop: threading.Event):
+        super().__init__(daemon=True)
+        self.source, self.out, self.stop, self.error = source, out, stop, None
+
+    def run(self) -> None:
+        try:
+            for item in self.source():
+                if self.out is not None and not _put(self.out, item, self.stop):
+                    return
+                if self.stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer thread, which re-raises it
+            self.error = exc
+            if self.out is not None:
+                _put(self.out, _Failed(exc), self.stop)
+            return
+        if self.out is not None:
+            _put(self.out, _END, self.stop)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def _put(q: queue.Queue, item, stop: threading.Event, consumer: Optional[_Worker] = None) -> bool:
+    """Put with backpressure; give up when told to stop or when the consumer has died."""
+    while not stop.is_set():
+        if consumer is not None and not consumer.is_alive():
+            consumer.raise_error()
+            raise RuntimeError("encoder stopped early")
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
+    """Items from `q` until _END or a stop; a producer's failure is re-raised here."""
+    while not stop.is_set():
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if item is _END:
+            return
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item
+
+
+# --- images ----------------------------------------------------------------------------------
+
+def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable[[str], None] = _stderr,
+                  upscaler: Optional[Upscaler] = None) -> Summary:
+    """One image file to another, network on Y and bicubic on Cb/Cr (BT.601)."""
+    if not is_image(out):
+        raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
+    check_output(out, [src], settings.overwrite)
+    rgb = read_rgb(src)
+    upscaler = upscaler or Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+    t0 = time.perf_counter()
+    result = upscaler.upscale_rgb(rgb)
+    stage = Stage("upscale", time.perf_counter() - t0, 1)
+    write_rgb(out, result)
+    h, w = rgb.shape[:2]
+    return Summary(str(src), str(out), 1, stage.busy, (w, h), (result.shape[1], result.shape[0]),
+                   upscaler.backend.name, [stage])
+
+
+def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
+                   log: Callable[[str], None] = _stderr) -> Summary:
+    """Every image of a folder into the folder `out` (made if missing), same names."""
+    files = image_files(src)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; the output of a folder is a folder")
+    if out.resolve() == src.resolve():
+        raise OutputError(f"{out}: output folder is the input folder; choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+    bar = Progress(len(files), "images", enabled=progress)
+    stage, started = Stage("upscale"), time.perf_counter()
+    for i, path in enumerate(files):
+        one = upscale_image(path, out / path.name, settings, log, upscaler)
+        stage.busy += one.stages[0].busy
+        stage.frames += 1
+        bar.update(i + 1)
+    bar.close(len(files))
+    return Summary(str(src), str(out), len(files), time.perf_counter() - started, one.size_in, one.size_out,
+                   upscaler.backend.name, [stage])
