@@ -7,8 +7,10 @@ demuxer of its own so that nothing is buffered for the length of the video.
 """
 from __future__ import annotations
 
+import heapq
 import os
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +46,7 @@ class VideoInfo:
     rotation: int
     colour: dict = field(default_factory=dict)  # color_range, colorspace, color_primaries, color_trc
     codec: str = ""
+    duration: float = 0.0  # seconds the container says the video lasts; 0 where unknown
 
 
 def bit_depth(pix_fmt: str) -> int:
@@ -92,33 +95,64 @@ def video_info(container: av.container.InputContainer, path: str | Path) -> Vide
         width=ctx.width, height=ctx.height, pix_fmt=source if source in PLANAR_YUV else "yuv420p",
         source_pix_fmt=source, time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
         frames=stream.frames or 0, rotation=0, codec=ctx.name,
+        duration=float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+        else (container.duration or 0) / 1e6,
         colour={k: getattr(ctx, k) for k in ("color_range", "colorspace", "color_primaries", "color_trc")},
     )
+
+
+REORDER = 8  # frames held back to put out-of-order timestamps right (AVI, packed B-frames)
 
 
 def decode_frames(container: av.container.InputContainer, info: VideoInfo, path: str | Path) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream in presentation order, in info.pix_fmt.
 
-    Frames without a timestamp get one a frame after the previous; a decoding failure
-    mid-stream is reported as a damaged or truncated input, never skipped silently.
+    Frames come out of the decoder in presentation order, but some containers (AVI) give
+    them their packets' timestamps out of order. The timestamps themselves are right, so a
+    small window hands them back sorted; a frame with none gets one a frame after the last.
+    A decoding failure mid-stream is reported as a damaged input, never skipped silently.
     """
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"  # frame and slice threads: decoding is not the bottleneck then
+    stream.thread_type = "AUTO"  # frame and slice threads
     step = max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
-    last_pts, count = None, 0
+    held: deque = deque()
+    stamps: list[int] = []
+    newest, last, count = None, None, 0
+
+    def release() -> av.VideoFrame:
+        nonlocal last
+        frame = held.popleft()
+        pts = heapq.heappop(stamps)
+        frame.pts = pts if last is None or pts > last else last + 1
+        last = frame.pts
+        return frame
+
     try:
         for frame in container.decode(stream):
             if frame.format.name != info.pix_fmt:
                 frame = frame.reformat(format=info.pix_fmt)
             if frame.pts is None:
-                frame.pts = 0 if last_pts is None else last_pts + step
-            last_pts = frame.pts
+                frame.pts = 0 if newest is None else newest + step
+            newest = frame.pts if newest is None else max(newest, frame.pts)
+            heapq.heappush(stamps, frame.pts)
+            held.append(frame)
             count += 1
-            yield frame
+            if len(held) > REORDER:
+                yield release()
     except av.FFmpegError as exc:
         raise InputError(f"{path}: damaged or truncated after {count} frames ({_reason(exc)})") from exc
     if count == 0:
         raise InputError(f"{path}: no frame could be decoded (damaged, truncated or unsupported {info.codec})")
+    while held:
+        yield release()
+    # A cut-off file decodes without complaint up to the cut: compare with what the header says.
+    start = stream.start_time or 0
+    decoded = float((newest - start + step) * info.time_base)
+    if info.duration and decoded < 0.95 * info.duration - 0.5:
+        raise InputError(f"{path}: truncated or damaged: video ends at {decoded:.1f} s of the "
+                         f"{info.duration:.1f} s its header promises ({count} frames decoded)")
+    if info.frames and count < 0.95 * info.frames - 1:
+        raise InputError(f"{path}: truncated or damaged: {count} of the {info.frames} frames its header lists")
 
 
 def temporary_path(out: Path) -> Path:
@@ -137,8 +171,12 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
     parent = out_abs.parent
     if not parent.is_dir():
         raise OutputError(f"{parent}: output folder does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{parent}: output folder is not writable")
+    probe = temporary_path(out_abs)
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{parent}: cannot write in the output folder ({_reason(exc)})") from exc
 
 
 @dataclass(frozen=True)
@@ -217,6 +255,8 @@ class VideoWriter:
         stream.codec_context.options = options
         if info.rotation:
             stream.set_display_rotation(info.rotation)
+        if self.container.format.name == "avi":
+            stream.codec_context.max_b_frames = 0  # AVI stores no presentation times to reorder by
         self.video = stream
         self.side = self._open_side_streams()
         self.packets = 0
@@ -229,8 +269,9 @@ class VideoWriter:
             if s.type not in ("audio", "subtitle"):
                 continue
             name = s.codec_context.name if s.codec_context else "unknown"
-            if name in self.container.supported_codecs:
-                plan[s.index] = ("copy", s, self.container.add_stream_from_template(s))
+            copied = self._copy_of(s) if name in self.container.supported_codecs else None
+            if copied is not None:
+                plan[s.index] = ("copy", s, copied)
             elif s.type == "audio":
                 target = self.container.default_audio_codec
                 self.log(f"note: {self.out.suffix} cannot hold {name} audio; transcoding stream {s.index} to {target}")
@@ -244,6 +285,13 @@ class VideoWriter:
             return None
         streams = [s for _, s, _ in plan.values()]
         return {"demuxer": demuxer, "plan": plan, "packets": demuxer.demux(streams), "pending": None}
+
+    def _copy_of(self, stream):
+        """An output stream copying `stream`, or None where the muxer refuses its codec."""
+        try:
+            return self.container.add_stream_from_template(stream)
+        except ValueError:
+            return None
 
     def __enter__(self) -> "VideoWriter":
         return self

