@@ -1,0 +1,48 @@
+"""The Python API on real images: Upscaler for RGB and Y, and files by upscale_path."""
+import numpy as np
+import pytest
+
+from vsr import Upscaler, UpscaleSettings, upscale_path
+from vsr.colour import rgb_to_y
+from vsr.images import read_rgb
+from vsr.train.imresize import hr_lr_pair
+from vsr.train.metrics import psnr, shave
+
+
+@pytest.fixture(scope="module")
+def upscaler():
+    return Upscaler(scale=3, backend="cpu", log=lambda m: None)
+
+
+def test_rgb_upscale_has_the_right_size_and_beats_bicubic(data, upscaler):
+    import cv2
+
+    hr, lr = hr_lr_pair(read_rgb(data / "val" / "Set5" / "butterfly.png"), 3)
+    sr = upscaler.upscale_rgb(lr)
+    assert sr.shape == hr.shape and sr.dtype == np.uint8
+    bicubic = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
+    gain = psnr(shave(rgb_to_y(sr), 3), shave(rgb_to_y(hr), 3)) - psnr(shave(rgb_to_y(bicubic), 3), shave(rgb_to_y(hr), 3))
+    assert gain > 0.5
+
+
+def test_y_planes_in_8_and_10_bit(upscaler):
+    y8 = np.random.default_rng(0).integers(16, 236, (40, 64)).astype(np.uint8)
+    out8 = upscaler.upscale_y(y8)
+    assert out8.shape == (120, 192) and out8.dtype == np.uint8
+    out10 = upscaler.upscale_y(y8.astype(np.uint16) * 4, peak=1023)
+    assert out10.dtype == np.uint16 and np.abs(out10.astype(int) // 4 - out8.astype(int)).max() <= 1
+
+
+def test_images_and_folders_through_upscale_path(data, tmp_path):
+    summary = upscale_path(data / "val" / "Set5", tmp_path / "x2", UpscaleSettings(scale=2), progress=False,
+                           log=lambda m: None)
+    assert summary.frames == 5 and sorted(p.name for p in (tmp_path / "x2").iterdir()) == sorted(
+        p.name for p in (data / "val" / "Set5").iterdir())
+    bird = read_rgb(data / "val" / "Set5" / "bird.png")
+    assert read_rgb(tmp_path / "x2" / "bird.png").shape == (bird.shape[0] * 2, bird.shape[1] * 2, 3)
+
+
+def test_auto_backend_says_what_it_took(data):
+    messages = []
+    Upscaler(scale=2, log=messages.append)
+    assert messages and messages[0].startswith("backend: cpu (onnxruntime)") and "cuda" in messages[0]
