@@ -17,6 +17,7 @@ setup(
         "click>=8.1",
         "onnx>=1.15",
         "onnxruntime>=1.17",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "dev": ["pytest>=7"],

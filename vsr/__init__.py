@@ -6,6 +6,10 @@ The names load on first use, so `vsr --help` does not wait for torch.
 """
 from __future__ import annotations
 
+# OpenCV must load before PyAV: PyAV's wheel bundles its own libxcb, and when that one is
+# loaded first, OpenCV's Qt windows (vsr live) hang on creation.
+import cv2  # noqa: F401
+
 __all__ = ["Upscaler", "UpscaleSettings", "upscale_path"]
 
 

@@ -87,8 +87,73 @@ class TorchCpu:
         pass
 
 
-# Best first: `auto` takes the first whose available() says yes.
-BACKENDS: dict[str, list] = {"cpu": [OnnxRuntimeCpu, TorchCpu]}
+class OpenCvDnn:
+    """OpenCV's DNN module on the same ONNX graph: a peer to compare against."""
+
+    name = "opencv-dnn"
+
+    def __init__(self, model: nn.Module, settings: BackendSettings):
+        self.model, self.settings, self.net = model, settings, None
+
+    @staticmethod
+    def available() -> tuple[bool, str]:
+        import cv2
+
+        return hasattr(cv2, "dnn"), f"OpenCV {cv2.__version__}"
+
+    def load(self) -> None:
+        import cv2
+
+        from .onnx_export import onnx_bytes
+
+        cv2.setNumThreads(_threads(self.settings))
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_bytes(self.model), np.uint8))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        self.net.setInput(batch)
+        return self.net.forward()
+
+    def close(self) -> None:
+        self.net = None
+
+
+class Bicubic:
+    """No network: bicubic interpolation of Y (OpenCV), the baseline every model must beat."""
+
+    name = "bicubic"
+
+    def __init__(self, model: nn.Module, settings: BackendSettings):
+        self.scale = model.scale
+
+    @staticmethod
+    def available() -> tuple[bool, str]:
+        return True, "always"
+
+    def load(self) -> None:
+        pass
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import cv2
+
+        n, _, h, w = batch.shape
+        size = (w * self.scale, h * self.scale)
+        return np.stack([cv2.resize(y[0], size, interpolation=cv2.INTER_CUBIC)[None] for y in batch])
+
+    def close(self) -> None:
+        pass
+
+
+# Each name lists its implementations best first; the first that is available runs.
+# `auto` goes through AUTO in order. The single-implementation names are the peers that
+# `vsr bench` compares, and they let `vsr upscale` show the same video without the network.
+BACKENDS: dict[str, list] = {
+    "cpu": [OnnxRuntimeCpu, TorchCpu],
+    "onnxruntime": [OnnxRuntimeCpu],
+    "torch": [TorchCpu],
+    "opencv-dnn": [OpenCvDnn],
+    "bicubic": [Bicubic],
+}
+AUTO = ("cpu",)
 # Accepted by --backend already; their code lands with the GPU work.
 PENDING = ("tensorrt", "cuda")
 
@@ -100,7 +165,7 @@ def choose_backend(requested: str, model: nn.Module, settings: BackendSettings,
         raise BackendUnavailable(f"the {requested} backend is not part of this version yet; use --backend cpu")
     if requested != "auto" and requested not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {requested!r}; choose auto, {', '.join(BACKENDS)}")
-    names = list(BACKENDS) if requested == "auto" else [requested]
+    names = list(AUTO) if requested == "auto" else [requested]
     skipped = [f"{name}: not part of this version yet" for name in PENDING if requested == "auto"]
     for name in names:
         for candidate in BACKENDS[name]:

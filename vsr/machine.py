@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib import metadata
+from typing import Optional
 
 
 def cpu_model() -> str:
@@ -34,11 +36,27 @@ def versions(packages: tuple[str, ...] = ("torch", "onnxruntime", "av", "opencv-
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
+    try:
+        import av
+
+        found["ffmpeg"] = av.ffmpeg_version_info
+    except ImportError:
+        pass
     return found
 
 
+def nvidia_driver() -> Optional[str]:
+    """The NVIDIA driver version from nvidia-smi, or None where there is none."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+
+
 def describe(device: str = "cpu") -> dict:
-    """One dict naming the machine; the GPU fields are filled only for a CUDA device."""
+    """One dict naming the machine; GPU fields where torch sees a CUDA device."""
     info = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -47,9 +65,10 @@ def describe(device: str = "cpu") -> dict:
         "device": device,
         "versions": versions(),
     }
-    if device.startswith("cuda"):
-        import torch
+    import torch
 
-        info["gpu"] = torch.cuda.get_device_name(device)
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(device if device.startswith("cuda") else 0)
         info["cuda"] = torch.version.cuda
+        info["driver"] = nvidia_driver()
     return info

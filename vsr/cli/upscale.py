@@ -15,8 +15,10 @@ from vsr.pipeline import UpscaleSettings
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="3", show_default=True, help="Upscaling factor.")
 @click.option("--weights", "--model", "weights", type=click.Path(dir_okay=False), default=None,
               help="Weights file to use [default: the shipped ESPCN for --scale].")
-@click.option("--backend", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto", show_default=True,
-              help="Where the network runs; auto takes the best available and says why.")
+@click.option("--backend", type=click.Choice(["auto", "cpu", "cuda", "tensorrt", "onnxruntime", "torch", "opencv-dnn",
+                                             "bicubic"]), default="auto", show_default=True,
+              help="Where the network runs; auto takes the best available and says why. "
+                   "onnxruntime, torch and opencv-dnn pick one CPU engine; bicubic skips the network.")
 @click.option("-c", "--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Constant quality; lower is better.")
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset (ultrafast ... veryslow).")

