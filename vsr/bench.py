@@ -223,7 +223,11 @@ def chart(report: dict, path: Path) -> None:
     ax.set_title(f"vsr bench x{report['settings']['scale']}: {wi}x{hi} -> {wo}x{ho}\n{m['cpu']}, {m['cores']} cores"
                  + (f", {m['gpu']}" if m.get("gpu") else ""), fontsize=10)
     ax.set_xticks(x, names)
-    ax.set_ylabel("frames per second (median)")
+    values = [r[k] for r in rows for k in ("infer_fps", "e2e_fps")]
+    log_axis = max(values) > 20 * min(values)  # bicubic runs far ahead: a log axis keeps the networks visible
+    if log_axis:
+        ax.set_yscale("log")
+    ax.set_ylabel("frames per second (median)" + (", log scale" if log_axis else ""))
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
