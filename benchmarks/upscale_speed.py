@@ -10,21 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from vsr import machine
+from vsr.bench import run_measured
 
 
 def run_once(src: Path, scale: int, preset: str, backend: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "vsr", "upscale", str(src), str(Path(tmp) / "out.mp4"), "--scale", str(scale),
                "--preset", preset, "--backend", backend, "--json", "--quiet"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+        stdout, _ = run_measured(cmd)
+    return json.loads(stdout)
 
 
 def main() -> None:

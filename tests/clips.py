@@ -1,5 +1,9 @@
-"""Helpers for the video tests: read streams back, and write small clips from real frames."""
+"""Helpers for the tests: run the CLI, read streams back, and write small clips from real frames."""
 from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
 
 from fractions import Fraction
 from pathlib import Path
@@ -8,6 +12,12 @@ from typing import Optional, Sequence
 import av
 import cv2
 import numpy as np
+
+
+def run_vsr(*args, env=None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python -m vsr ARGS` from outside the checkout, so the installed package is the one run."""
+    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=tempfile.gettempdir())
 
 
 def real_frames(path: Path, count: int, width: int, height: int) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(os.environ.get("VSR_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("VSR_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ import time
 import av
 import pytest
 
-from clips import real_frames, write_clip
+from clips import real_frames, run_vsr, write_clip
 
 
-def vsr(*args):
-    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True, timeout=600)
+vsr = run_vsr
 
 
 def assert_clean_failure(result, out_dir, expect: str):
@@ -104,7 +103,7 @@ def test_output_equal_to_input_and_existing_output(chaplin, tmp_path):
 def test_ctrl_c_leaves_no_partial_file(chaplin, tmp_path):
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", chaplin, out, "--scale", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path.parent)
     deadline = time.time() + 120
     while not list(tmp_path.glob(".out.partial*")) and time.time() < deadline:
         time.sleep(0.1)  # wait until encoding has started

@@ -1,17 +1,16 @@
 """`vsr bench` writes a report a person can read and a program can parse."""
 import json
-import subprocess
-import sys
 
 import pytest
+
+from clips import run_vsr
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    result = subprocess.run([sys.executable, "-m", "vsr", "bench", "--synthetic", "96x64", "--scale", "3",
-                             "--frames", "6", "--backends", "bicubic,opencv-dnn,onnxruntime", "--out", str(out)],
-                            capture_output=True, text=True, timeout=600)
+    result = run_vsr("bench", "--synthetic", "96x64", "--scale", "3", "--frames", "6",
+                     "--backends", "bicubic,opencv-dnn,onnxruntime", "--out", out)
     assert result.returncode == 0, result.stderr
     return out, result.stdout
 
@@ -38,6 +37,5 @@ def test_json_names_the_machine_and_measures_each_backend(report):
 
 
 def test_unknown_backend_is_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vsr", "bench", "--synthetic", "32x32", "--backends", "warp",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = run_vsr("bench", "--synthetic", "32x32", "--backends", "warp", "--out", tmp_path)
     assert result.returncode == 2 and result.stderr.strip().startswith("vsr: error: unknown backend(s) warp")

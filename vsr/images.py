@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
+from .media import temporary_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -41,7 +42,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
 def write_rgb(path: str | Path, rgb: np.ndarray) -> None:
     """Write uint8 RGB to `path` through a hidden temporary file, renamed when complete."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    tmp = temporary_path(path)
     try:
         ok = cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     except cv2.error as exc:

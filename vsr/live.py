@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
-from .media import temporary_path
+from .media import check_output, temporary_path
 from .upscaler import Upscaler
 
 WINDOW = "vsr live"
@@ -40,6 +40,7 @@ class LiveSettings:
     compare: bool = False
     record: Optional[str] = None
     window: bool = True
+    overwrite: bool = False  # may --record replace an existing file
     frames: int = 0  # stop after this many shown frames; 0 runs until the source ends or q
     snapshots: str = "."  # folder for the PNGs the s key saves
 
@@ -192,6 +193,8 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
     """Show (or, headless, just process) the upscaled source until it ends, q, or settings.frames."""
     if settings.window and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("no display to open a window on (DISPLAY is not set); use --no-window")
+    if settings.record:
+        check_output(Path(settings.record), [Path(settings.source)], settings.overwrite)
     capture, is_file = open_source(settings.source)
     upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
     label = f"{upscaler.weights.stem} x{settings.scale}  {upscaler.backend.name}"
@@ -226,10 +229,11 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
                     compare = not compare
                 if key == ord("s"):
                     path = Path(settings.snapshots) / f"vsr-snapshot-{stats.shown:05d}.png"
-                    cv2.imwrite(str(path), view)
-                    log(f"saved {path}")
+                    log(f"saved {path}" if cv2.imwrite(str(path), view) else f"could not save {path}")
             elif stats.shown % 25 == 0:
                 log(stats.line())
+        ok = True
+    except KeyboardInterrupt:  # how a headless camera run ends: a normal stop, recording kept
         ok = True
     finally:
         source.close()

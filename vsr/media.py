@@ -46,11 +46,17 @@ class VideoInfo:
     rotation: int
     colour: dict = field(default_factory=dict)  # color_range, colorspace, color_primaries, color_trc
     codec: str = ""
-    duration: float = 0.0  # seconds the container says the video lasts; 0 where unknown
+    index: int = 0  # the stream's index in the container
+    duration: float = 0.0  # seconds the video stream says it lasts; 0 where it does not say (MKV)
+    container_duration: float = 0.0  # seconds the container says its longest stream lasts
 
 
 def bit_depth(pix_fmt: str) -> int:
-    return 10 if "10" in pix_fmt else 8
+    """Bits per sample of a pixel format, from its name (8 unless it says 10, 12 or 16)."""
+    for bits in (16, 12, 10):
+        if f"p{bits}" in pix_fmt or f"y{bits}" in pix_fmt or pix_fmt.endswith(f"{bits}le"):
+            return bits
+    return 8
 
 
 def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
@@ -79,11 +85,12 @@ def _reason(exc: Exception) -> str:
 
 
 def video_info(container: av.container.InputContainer, path: str | Path) -> VideoInfo:
-    """Describe the first video stream, or raise InputError if it has none or cannot be decoded."""
-    if not container.streams.video:
+    """Describe the first video stream (cover art aside), or raise InputError if there is none."""
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
         kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
         raise InputError(f"{path}: no video stream ({kinds})")
-    stream = container.streams.video[0]
+    stream = videos[0]
     ctx = stream.codec_context
     if ctx is None:
         raise InputError(f"{path}: no decoder for its video codec")
@@ -91,13 +98,16 @@ def video_info(container: av.container.InputContainer, path: str | Path) -> Vide
         raise InputError(f"{path}: video stream has no frame size (unknown or damaged codec data)")
     source = ctx.pix_fmt or "yuv420p"
     rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    colour = {k: getattr(ctx, k) for k in ("color_range", "colorspace", "color_primaries", "color_trc")}
+    if source not in PLANAR_YUV:
+        # Converted by swscale to limited-range BT.601 YCbCr: tag what the frames now are.
+        colour.update(color_range=1, colorspace=6)
     return VideoInfo(
         width=ctx.width, height=ctx.height, pix_fmt=source if source in PLANAR_YUV else "yuv420p",
         source_pix_fmt=source, time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
-        frames=stream.frames or 0, rotation=0, codec=ctx.name,
-        duration=float(stream.duration * stream.time_base) if stream.duration and stream.time_base
-        else (container.duration or 0) / 1e6,
-        colour={k: getattr(ctx, k) for k in ("color_range", "colorspace", "color_primaries", "color_trc")},
+        frames=stream.frames or 0, rotation=0, codec=ctx.name, index=stream.index,
+        duration=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0,
+        container_duration=(container.duration or 0) / 1e6, colour=colour,
     )
 
 
@@ -112,7 +122,7 @@ def decode_frames(container: av.container.InputContainer, info: VideoInfo, path:
     small window hands them back sorted; a frame with none gets one a frame after the last.
     A decoding failure mid-stream is reported as a damaged input, never skipped silently.
     """
-    stream = container.streams.video[0]
+    stream = container.streams[info.index]
     stream.thread_type = "AUTO"  # frame and slice threads
     step = max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
     held: deque = deque()
@@ -155,6 +165,19 @@ def decode_frames(container: av.container.InputContainer, info: VideoInfo, path:
         raise InputError(f"{path}: truncated or damaged: {count} of the {info.frames} frames its header lists")
 
 
+def check_complete(info: VideoInfo, path: str | Path, ends: list[float]) -> None:
+    """Where only the container gives a duration (MKV), all streams ending early means a cut file.
+
+    `ends` holds where each stream was seen to end, in seconds; one stream that reaches the
+    container's duration (audio longer than video, say) shows the file is whole.
+    """
+    if info.duration or not info.container_duration or not ends:
+        return
+    if max(ends) < 0.95 * info.container_duration - 0.5:
+        raise InputError(f"{path}: truncated or damaged: its streams end at {max(ends):.1f} s of the "
+                         f"{info.container_duration:.1f} s its header promises")
+
+
 def temporary_path(out: Path) -> Path:
     """Where an output is written before it is complete: hidden, beside it, same suffix."""
     return out.with_name(f".{out.stem}.partial{out.suffix}")
@@ -166,6 +189,8 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
     for src in inputs:
         if src.exists() and out_abs == src.resolve():
             raise OutputError(f"{out}: output is the input; choose another name")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give a file name")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: exists; pass -y/--overwrite to replace it")
     parent = out_abs.parent
@@ -207,6 +232,24 @@ def output_pix_fmt(codec: av.codec.Codec, info: VideoInfo, asked: Optional[str],
     return fallback
 
 
+CRF_ENCODERS = {"libx264", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1"}
+PRESET_ENCODERS = {"libx264", "libx265"}
+
+
+def encoder_options(settings: EncodeSettings, stream, rate: Fraction, log: Log) -> dict:
+    """FFmpeg options for the encoder; quality by bit rate where the encoder has no CRF."""
+    options = {}
+    if settings.crf is not None:
+        if settings.codec in CRF_ENCODERS:
+            options["crf"] = str(settings.crf)
+        else:
+            stream.codec_context.bit_rate = int(0.15 * stream.width * stream.height * float(rate))
+            log(f"note: {settings.codec} has no --crf; encoding at {stream.codec_context.bit_rate / 1e6:.1f} Mb/s")
+    if settings.preset and settings.codec in PRESET_ENCODERS:
+        options["preset"] = settings.preset
+    return options
+
+
 def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int]:
     """Chroma-subsampled formats need even sides: drop the last row or column where needed."""
     fmt = av.VideoFormat(pix_fmt)
@@ -234,9 +277,12 @@ class VideoWriter:
             raise OutputError(f"{self.out}: cannot write this container ({_reason(exc)}); use .mp4, .mkv, .mov or .avi") from exc
         try:
             codec = av.codec.Codec(settings.codec, "w")
-        except Exception as exc:  # PyAV raises UnknownCodecError, a plain Exception subclass here
+        except av.codec.codec.UnknownCodecError as exc:
             self._discard()
             raise OutputError(f"unknown encoder {settings.codec!r}; try libx264, libx265 or mpeg4") from exc
+        if codec.type != "video":
+            self._discard()
+            raise OutputError(f"{settings.codec} encodes {codec.type}, not video; -c takes a video encoder such as libx264")
         self.pix_fmt = output_pix_fmt(codec, info, settings.pix_fmt, log)
         width, height = even_size(info.width * scale, info.height * scale, self.pix_fmt, log)
         stream = self.container.add_stream(settings.codec, rate=info.rate)
@@ -247,19 +293,20 @@ class VideoWriter:
             setattr(stream.codec_context, key, value)
         if settings.threads:
             stream.codec_context.thread_count = settings.threads
-        options = {}
-        if settings.crf is not None:
-            options["crf"] = str(settings.crf)
-        if settings.preset:
-            options["preset"] = settings.preset
-        stream.codec_context.options = options
+        stream.codec_context.options = encoder_options(settings, stream, info.rate, log)
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         if self.container.format.name == "avi":
             stream.codec_context.max_b_frames = 0  # AVI stores no presentation times to reorder by
         self.video = stream
         self.side = self._open_side_streams()
-        self.packets = 0
+        self.side_end = 0.0  # where the copied streams were seen to end, in seconds
+        try:  # open the encoders and write the header now, so that bad options fail before any work
+            self.container.start_encoding()
+        except (av.FFmpegError, ValueError) as exc:
+            self._discard()
+            raise OutputError(f"{self.out}: cannot encode with {settings.codec} "
+                              f"{stream.codec_context.options} ({_reason(exc)})") from exc
 
     def _open_side_streams(self):
         """Map every audio and subtitle stream of the input to a copy or a transcode."""
@@ -314,7 +361,6 @@ class VideoWriter:
             if packet.pts is not None:
                 self._mux_side(until=float(packet.pts * self.video.time_base))
             self._mux([packet])
-            self.packets += 1
 
     def _mux_side(self, until: Optional[float]) -> None:
         """Copy side-stream packets up to `until` seconds (all of them when None)."""
@@ -332,12 +378,13 @@ class VideoWriter:
                 side["pending"] = packet
                 return
             kind, _, out = side["plan"][packet.stream.index]
+            if packet.pts is not None and packet.time_base:
+                self.side_end = max(self.side_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if kind == "copy":
                 packet.stream = out
                 self._mux([packet])
             else:
                 for audio in packet.decode():
-                    audio.pts = None
                     self._mux(out.encode(audio))
 
     def _mux(self, packets) -> None:
@@ -352,20 +399,23 @@ class VideoWriter:
             return
         try:
             self.container.close()
+            os.replace(self.tmp, self.out)
         except OSError as err:
             self._discard()
             raise OutputError(f"{self.out}: write failed ({_reason(err)})") from err
+        except av.FFmpegError:  # a bug, not the user's: keep the traceback, not the half file
+            self._discard()
+            raise
         finally:
             if self.side:
                 self.side["demuxer"].close()
-        os.replace(self.tmp, self.out)
 
     def _discard(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 self.container.close()
-            except Exception:  # the file is being thrown away: a second error says nothing new
+            except (OSError, av.FFmpegError):  # the file is being thrown away: a second error says nothing new
                 pass
         if self.side:
             self.side["demuxer"].close()

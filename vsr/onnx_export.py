@@ -9,6 +9,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .errors import OutputError
+
 INPUT, OUTPUT = "y", "y_up"
 
 
@@ -28,6 +30,8 @@ def onnx_bytes(model: nn.Module, opset: int = 17) -> bytes:
 def export_onnx(model: nn.Module, path: str | Path, opset: Optional[int] = 17) -> Path:
     """Write the ONNX graph to `path` (via a temporary file, so no half file is left)."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: output folder does not exist")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(onnx_bytes(model, opset))
     tmp.replace(path)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 import av
+import numpy as np
 
 from .errors import InputError, OutputError
 from .images import image_files, is_image, read_rgb, write_rgb
-from .media import (EncodeSettings, VideoWriter, bit_depth, check_output, decode_frames, open_input, plane,
-                    video_info)
+from .media import (EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
+                    open_input, plane, video_info)
 from .progress import Progress
 from .upscaler import Upscaler, upscale_chroma
 
@@ -111,17 +112,25 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
     try:
         info = video_info(container, src)
         check_output(out, [src], settings.overwrite)
+        if info.source_pix_fmt != info.pix_fmt:
+            log(f"note: decoding {info.source_pix_fmt} as {info.pix_fmt}"
+                + (f" ({bit_depth(info.source_pix_fmt)}-bit samples are reduced)"
+                   if bit_depth(info.source_pix_fmt) > bit_depth(info.pix_fmt) else ""))
         upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
-        frames = decode_frames(container, info, src)
-        first = next(frames)  # rotation is known only from a decoded frame
-        info = replace(info, rotation=int(first.rotation or 0))
-        with VideoWriter(out, src, info, settings.scale, settings.encode, log) as writer:
-            width, height = writer.video.width, writer.video.height
-            stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
-            started = time.perf_counter()
-            count = _run_stages(chain([first], frames), upscaler, info, writer, (width, height), stages,
-                                settings.queue_size, Progress(info.frames or None, "frames", enabled=progress))
-            writer.flush()
+        try:
+            frames = decode_frames(container, info, src)
+            first = next(frames)  # rotation is known only from a decoded frame
+            info = replace(info, rotation=int(first.rotation or 0))
+            with VideoWriter(out, src, info, settings.scale, settings.encode, log) as writer:
+                width, height = writer.video.width, writer.video.height
+                stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
+                started = time.perf_counter()
+                count, video_end = _run_stages(chain([first], frames), upscaler, info, writer, (width, height), stages,
+                                               settings.queue_size, Progress(info.frames or None, "frames", enabled=progress))
+                writer.flush()
+                check_complete(info, src, [video_end, writer.side_end])
+        finally:
+            upscaler.close()
         return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
                        (width, height), upscaler.backend.name, stages)
     finally:
@@ -130,7 +139,8 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
 
 def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, writer: VideoWriter,
                 size: tuple[int, int], stages: list[Stage], depth: int, bar: Progress) -> int:
-    """decode thread -> (this thread) upscale -> encode thread; returns the frame count."""
+    """decode thread -> (this thread) upscale -> encode thread; returns the frame count and the
+    end of the last frame in seconds."""
     decode, upscale, chroma, encode = stages
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(depth)
@@ -139,12 +149,13 @@ def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, write
     encoder = _Worker(lambda: _encode_all(_drain(upscaled, stop), writer, encode), None, stop)
     decoder.start()
     encoder.start()
-    count = 0
+    count, end = 0, 0.0
     try:
         for frame in _drain(decoded, stop):
             result = _upscale_frame(frame, upscaler, info, writer.pix_fmt, size, upscale, chroma)
             _put(upscaled, result, stop, encoder)
             count += 1
+            end = float(frame.pts * frame.time_base + 1 / info.rate)
             bar.update(count, f"upscale {upscale.ms_per_frame():.0f} ms/frame")
         _put(upscaled, _END, stop, encoder)
         encoder.join()
@@ -153,25 +164,29 @@ def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, write
         stop.set()
         decoder.join()
         encoder.join()
-    bar.close(count)
-    return count
+        bar.close(count)
+    return count, end
 
 
 def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
                    upscale: Stage, chroma: Stage) -> av.VideoFrame:
     """Y through the network, Cb/Cr by bicubic, straight into a new frame's planes."""
     t0 = time.perf_counter()
+    if (frame.width, frame.height) != (info.width, info.height):
+        raise InputError(f"the frame size changes mid-stream ({info.width}x{info.height} -> "
+                         f"{frame.width}x{frame.height} at {float(frame.pts * frame.time_base):.2f} s); "
+                         "split the video where it changes")
     result = av.VideoFrame(size[0], size[1], pix_fmt)
-    peak_in, peak_out = (1 << bit_depth(info.pix_fmt)) - 1, (1 << bit_depth(pix_fmt)) - 1
-    upscaler.upscale_y(plane(frame, 0), peak=peak_in, out=plane(result, 0), out_peak=peak_out)
+    bits_in, bits_out = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
+    upscaler.upscale_y(plane(frame, 0), bits=bits_in, out=plane(result, 0), out_bits=bits_out)
     t1 = time.perf_counter()
     for i in range(1, len(result.planes)):
         dst = plane(result, i)
         if len(frame.planes) > i:
             up = upscale_chroma(plane(frame, i), dst.shape[1], dst.shape[0])
-            dst[...] = up if peak_in == peak_out else (up.astype("float32") * (peak_out / peak_in) + 0.5)
+            dst[...] = _requantise(up, bits_in, bits_out)
         else:  # grey input: neutral chroma
-            dst[...] = (peak_out + 1) // 2
+            dst[...] = 128 << (bits_out - 8)
     result.pts, result.time_base = frame.pts, frame.time_base
     t2 = time.perf_counter()
     upscale.busy += t1 - t0
@@ -179,6 +194,15 @@ def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str,
     upscale.frames += 1
     chroma.frames += 1
     return result
+
+
+def _requantise(plane_: np.ndarray, bits_in: int, bits_out: int) -> np.ndarray:
+    """Samples from one bit depth to another by shifting (8-bit 128 is 10-bit 512), clipped."""
+    if bits_out > bits_in:
+        return np.minimum(plane_, (1 << bits_in) - 1).astype(np.uint16) << (bits_out - bits_in)
+    shift = bits_in - bits_out
+    rounded = (plane_.astype(np.uint32) + ((1 << shift) >> 1)) >> shift if shift else plane_
+    return np.minimum(rounded, (1 << bits_out) - 1)
 
 
 def _timed(items: Iterator, stage: Stage) -> Iterator:

@@ -35,21 +35,22 @@ class Upscaler:
         batch = np.ascontiguousarray(y, dtype=np.float32)[None, None]
         return self.backend.run(batch)[0, 0]
 
-    def upscale_y(self, y: np.ndarray, peak: int = 255, out: Optional[np.ndarray] = None,
-                  out_peak: Optional[int] = None) -> np.ndarray:
-        """Integer Y (8- or 10-bit, `peak` its white) -> integer Y at `scale`, rounded and clipped.
+    def upscale_y(self, y: np.ndarray, bits: int = 8, out: Optional[np.ndarray] = None,
+                  out_bits: Optional[int] = None) -> np.ndarray:
+        """Integer Y of `bits` bits -> integer Y at `scale` of `out_bits` bits, rounded and clipped.
 
-        Writes into `out` (which may be a cropped view of a frame's plane) when given.
+        Depths relate by shifts, as in video (8-bit 235 is 10-bit 940). Writes into `out`
+        (which may be a view of a frame's plane, cropped to it) when given.
         """
-        out_peak = out_peak or peak
+        out_bits = out_bits or bits
         x = y.astype(np.float32)
-        x *= 1.0 / peak
+        x *= 1.0 / (255 << (bits - 8))  # the network's 0..1 is 8-bit 0..255
         up = self.upscale_y_float(x)
-        up *= out_peak
+        up *= 255 << (out_bits - 8)
         up += 0.5
-        np.clip(up, 0, out_peak, out=up)
+        np.clip(up, 0, (1 << out_bits) - 1, out=up)
         if out is None:
-            return up.astype(np.uint8 if out_peak <= 255 else np.uint16)
+            return up.astype(np.uint8 if out_bits <= 8 else np.uint16)
         out[...] = up[: out.shape[0], : out.shape[1]]
         return out
 

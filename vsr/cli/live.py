@@ -15,11 +15,13 @@ from vsr.live import LiveSettings
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--compare", is_flag=True, help="Split view: bicubic left, network right.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Also write what is shown to this video.")
+@click.option("-y", "--overwrite", is_flag=True, help="Let --record replace an existing file.")
 @click.option("--no-window", is_flag=True, help="Headless: process and print statistics only.")
 @click.option("--frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: never).")
 @click.option("--snapshots", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the PNGs that the s key saves.")
-def live_command(source, camera, scale, weights, backend, threads, compare, record, no_window, frames, snapshots) -> None:
+def live_command(source, camera, scale, weights, backend, threads, compare, record, overwrite, no_window, frames,
+                 snapshots) -> None:
     """Upscale a camera (or file, or stream) live in a window, with FPS and latency shown.
 
     \b
@@ -35,7 +37,8 @@ def live_command(source, camera, scale, weights, backend, threads, compare, reco
     if source is not None and camera is not None:
         raise click.UsageError("give --source or --camera, not both")
     settings = LiveSettings(source=source if source is not None else str(camera or 0), scale=scale, weights=weights,
-                            backend=backend, threads=threads, compare=compare, record=record, window=not no_window,
+                            backend=backend, threads=threads, compare=compare, record=record, overwrite=overwrite,
+                            window=not no_window,
                             frames=frames, snapshots=snapshots)
     stats = run_live(settings, log=lambda message: click.echo(message, err=True))
     click.echo(stats.line())

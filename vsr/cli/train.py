@@ -10,6 +10,16 @@ from vsr.train.loop import TrainConfig
 _D = TrainConfig()
 
 
+def _widths(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(c) for c in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give widths as whole numbers separated by commas, e.g. 64,32")
+    if not widths or min(widths) < 1:
+        raise click.BadParameter("every width must be at least 1")
+    return widths
+
+
 @click.command("train")
 @click.option("--scale", type=click.IntRange(2, 4), default=_D.scale, show_default=True, help="Upscaling factor.")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
@@ -17,7 +27,8 @@ _D = TrainConfig()
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
 @click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
-@click.option("--channels", default="64,32", show_default=True, help="Hidden widths, comma-separated; the count is the depth.")
+@click.option("--channels", default="64,32", show_default=True, callback=_widths,
+              help="Hidden widths, comma-separated; the count is the depth.")
 @click.option("--loss", type=click.Choice(["l1", "mse"]), default=_D.loss, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=_D.steps, show_default=True, help="Optimiser steps in all.")
 @click.option("--batch", type=click.IntRange(1), default=_D.batch, show_default=True)
@@ -41,7 +52,7 @@ def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch,
     """
     from vsr.train.loop import train
 
-    cfg = TrainConfig(scale=scale, channels=tuple(int(c) for c in channels.split(",")), data=tuple(data), val=val,
+    cfg = TrainConfig(scale=scale, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device)
     manifest = train(cfg, resume=resume, quiet=quiet)
