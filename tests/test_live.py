@@ -51,9 +51,20 @@ def test_no_display_asks_for_no_window(data):
     assert result.returncode == 2 and "use --no-window" in result.stderr
 
 
+_GRAB = """
+import sys, av, numpy as np
+with av.open(sys.argv[1], format="x11grab", options={"video_size": sys.argv[2]}) as c:
+    np.save(sys.argv[3], next(c.decode(video=0)).to_ndarray(format="rgb24"))
+"""
+
+
 def _grab(display: str, width: int, height: int) -> np.ndarray:
-    with av.open(display, format="x11grab", options={"video_size": f"{width}x{height}"}) as c:
-        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+    """A screenshot, taken in a process of its own: one that has loaded OpenCV's Qt (as the
+    tests' process has) crashes in x11grab, the two bundling different libxcb builds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/screen.npy"
+        subprocess.run([sys.executable, "-c", _GRAB, display, f"{width}x{height}", path], check=True, timeout=60)
+        return np.load(path)
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb); no screen to test the window on")

@@ -57,7 +57,7 @@ def format_table(result: dict) -> str:
     """The evaluation as a fixed-width table, one image a row and the mean last."""
     methods = list(result["mean"])
     head = f"{'image':<24}" + "".join(f"{m + ' PSNR':>14}{m + ' SSIM':>14}" for m in methods)
-    lines = [f"Set {result['data']}, x{result['scale']}, Y channel, {result['scale']} px shaved", head]
+    lines = [f"{result['data']}, x{result['scale']}, Y channel (BT.601), {result['scale']} px shaved", head]
     for row in result["images"] + [{"name": "mean", **result["mean"]}]:
         cells = "".join(f"{row[m]['psnr']:>14.2f}{row[m]['ssim']:>14.4f}" for m in methods)
         lines.append(f"{row['name']:<24}{cells}")
