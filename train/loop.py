@@ -55,7 +55,8 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
-    """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest."""
+    """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest
+    (or just the best PSNR, where a resumed run found nothing better than the checkpoint had)."""
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     if device == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailable("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
@@ -136,7 +137,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)
-    return json.loads((out / "best.json").read_text())
+    best_json = out / "best.json"  # absent only if a resumed run never beat the checkpoint's best
+    return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 
 def _jsonable(cfg: TrainConfig) -> dict:
