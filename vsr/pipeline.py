@@ -198,6 +198,8 @@ def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str,
 
 def _requantise(plane_: np.ndarray, bits_in: int, bits_out: int) -> np.ndarray:
     """Samples from one bit depth to another by shifting (8-bit 128 is 10-bit 512), clipped."""
+    if bits_out == bits_in == 8:  # the common case: uint8 cannot overshoot, nothing to do
+        return plane_
     if bits_out > bits_in:
         return np.minimum(plane_, (1 << bits_in) - 1).astype(np.uint16) << (bits_out - bits_in)
     shift = bits_in - bits_out
