@@ -17,25 +17,15 @@ from pathlib import Path
 import av
 
 from vsr import machine
-from vsr.bench import run_measured
+from vsr.bench import run_measured, write_clip
 
 
 def make_input(src: Path, frames: int, out: Path, width: int, height: int) -> Path:
-    """`frames` frames of `src` at width x height, looped, re-encoded fast."""
+    """`frames` frames of `src` at width x height, looped, encoded as vsr bench does."""
     with av.open(str(src)) as c:
         pictures = [f.reformat(width, height, "yuv420p").to_ndarray() for f in c.decode(video=0)]
-        rate = c.streams.video[0].average_rate
-    with av.open(str(out), "w") as o:
-        s = o.add_stream("libx264", rate=rate)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.codec_context.options = {"preset": "ultrafast", "crf": "18"}
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(pictures[i % len(pictures)], format="yuv420p")
-            frame.pts = i
-            frame.time_base = 1 / rate
-            o.mux(s.encode(frame))
-        o.mux(s.encode(None))
-    return out
+    looped = (av.VideoFrame.from_ndarray(pictures[i % len(pictures)], format="yuv420p") for i in range(frames))
+    return write_clip(looped, out)
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from itertools import chain
+from typing import Callable, Iterable, Optional
 
 import av
 import numpy as np
@@ -108,13 +109,15 @@ def synthetic_frames(width: int, height: int, count: int) -> list[av.VideoFrame]
     return frames
 
 
-def write_clip(frames: list[av.VideoFrame], path: Path) -> Path:
-    """The frames as a near-lossless 25 fps clip, the input of the end-to-end runs."""
+def write_clip(frames: Iterable[av.VideoFrame], path: Path) -> Path:
+    """The frames (any iterable, consumed once) as a near-lossless 25 fps clip."""
+    frames = iter(frames)
+    first = next(frames)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = first.width, first.height, "yuv420p"
         stream.codec_context.options = {"crf": "8", "preset": "ultrafast"}
-        for i, frame in enumerate(frames):
+        for i, frame in enumerate(chain([first], frames)):
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

@@ -122,8 +122,8 @@ class LatestFrame:
         self.capture.release()
 
 
-def upscale_bgr(upscaler: Upscaler, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(network, bicubic) upscales of a BGR frame; chroma is bicubic in both."""
+def upscale_bgr(upscaler: Upscaler, bgr: np.ndarray, with_bicubic: bool) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """(network, bicubic or None) upscales of a BGR frame; chroma is bicubic in both."""
     h, w = bgr.shape[:2]
     size = (w * upscaler.scale, h * upscaler.scale)
     ycrcb = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)  # full-range BT.601, as webcams deliver
@@ -131,16 +131,16 @@ def upscale_bgr(upscaler: Upscaler, bgr: np.ndarray) -> tuple[np.ndarray, np.nda
     y = ycrcb[..., 0].astype(np.float32) * (219.0 / 255.0 / 255.0) + 16.0 / 255.0
     y_up = (upscaler.upscale_y_float(y) * 255.0 - 16.0) * (255.0 / 219.0)
     big = cv2.resize(ycrcb, size, interpolation=cv2.INTER_CUBIC)
-    bicubic = cv2.cvtColor(big, cv2.COLOR_YCrCb2BGR)
+    bicubic = cv2.cvtColor(big, cv2.COLOR_YCrCb2BGR) if with_bicubic else None
     big[..., 0] = np.clip(y_up + 0.5, 0, 255)
     return cv2.cvtColor(big, cv2.COLOR_YCrCb2BGR), bicubic
 
 
-def compose(network: np.ndarray, bicubic: np.ndarray, compare: bool, stats: LiveStats, label: str) -> np.ndarray:
+def compose(network: np.ndarray, bicubic: Optional[np.ndarray], stats: LiveStats, label: str) -> np.ndarray:
     """The picture shown: the network's frame, or bicubic | network split, with the overlay."""
-    view = network.copy()
+    view = network  # drawn on in place: the frame is ours alone
     w = view.shape[1]
-    if compare:
+    if bicubic is not None:
         view[:, : w // 2] = bicubic[:, : w // 2]
         cv2.line(view, (w // 2, 0), (w // 2, view.shape[0]), (255, 255, 255), 2)
         _text(view, "bicubic", (12, view.shape[0] - 16))
@@ -213,10 +213,10 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
                 break
             bgr, captured, skipped = got
             stats.dropped += skipped
-            network, bicubic = upscale_bgr(upscaler, bgr)
+            network, bicubic = upscale_bgr(upscaler, bgr, with_bicubic=compare)
             stats.latencies_ms.append(1000 * (time.perf_counter() - captured))
             stats.shown += 1
-            view = compose(network, bicubic, compare, stats, label)
+            view = compose(network, bicubic, stats, label)
             if settings.record:
                 recorder = recorder or Recorder(Path(settings.record), view.shape[1], view.shape[0])
                 recorder.write(view, time.perf_counter())

@@ -138,7 +138,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
 
 
 def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, writer: VideoWriter,
-                size: tuple[int, int], stages: list[Stage], depth: int, bar: Progress) -> int:
+                size: tuple[int, int], stages: list[Stage], depth: int, bar: Progress) -> tuple[int, float]:
     """decode thread -> (this thread) upscale -> encode thread; returns the frame count and the
     end of the last frame in seconds."""
     decode, upscale, chroma, encode = stages
@@ -150,9 +150,10 @@ def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, write
     decoder.start()
     encoder.start()
     count, end = 0, 0.0
+    bits = (bit_depth(info.pix_fmt), bit_depth(writer.pix_fmt))
     try:
         for frame in _drain(decoded, stop):
-            result = _upscale_frame(frame, upscaler, info, writer.pix_fmt, size, upscale, chroma)
+            result = _upscale_frame(frame, upscaler, info, writer.pix_fmt, bits, size, upscale, chroma)
             _put(upscaled, result, stop, encoder)
             count += 1
             end = float(frame.pts * frame.time_base + 1 / info.rate)
@@ -168,8 +169,8 @@ def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, write
     return count, end
 
 
-def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
-                   upscale: Stage, chroma: Stage) -> av.VideoFrame:
+def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str, bits: tuple[int, int],
+                   size: tuple[int, int], upscale: Stage, chroma: Stage) -> av.VideoFrame:
     """Y through the network, Cb/Cr by bicubic, straight into a new frame's planes."""
     t0 = time.perf_counter()
     if (frame.width, frame.height) != (info.width, info.height):
@@ -177,7 +178,7 @@ def _upscale_frame(frame: av.VideoFrame, upscaler: Upscaler, info, pix_fmt: str,
                          f"{frame.width}x{frame.height} at {float(frame.pts * frame.time_base):.2f} s); "
                          "split the video where it changes")
     result = av.VideoFrame(size[0], size[1], pix_fmt)
-    bits_in, bits_out = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
+    bits_in, bits_out = bits
     upscaler.upscale_y(plane(frame, 0), bits=bits_in, out=plane(result, 0), out_bits=bits_out)
     t1 = time.perf_counter()
     for i in range(1, len(result.planes)):
