@@ -14,7 +14,7 @@ from vsr.models import ESPCN
 from vsr.onnx_export import export_onnx
 from vsr.errors import SettingsError, WeightsError
 from vsr.train.loop import TrainConfig, lr_at, train
-from vsr.weights import load_model, save_weights
+from vsr.weights import load_model, save_weights, sha256
 
 
 def _config(data, tmp_path, **kw) -> TrainConfig:
@@ -23,8 +23,9 @@ def _config(data, tmp_path, **kw) -> TrainConfig:
     return dataclasses.replace(base, **kw)
 
 
-def test_short_training_lowers_the_loss_and_keeps_the_best(data, tmp_path):
-    manifest = train(_config(data, tmp_path), quiet=True)
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bfloat16"])
+def test_short_training_lowers_the_loss_and_keeps_the_best(data, tmp_path, bf16):
+    manifest = train(_config(data, tmp_path, bf16=bf16), quiet=True)
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert [int(r["step"]) for r in rows] == [60, 120]
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
@@ -52,6 +53,32 @@ def test_resume_refuses_other_settings(data, tmp_path):
     train(_config(data, tmp_path, steps=20, eval_every=20), quiet=True)
     with pytest.raises(SettingsError, match=r"other settings \(loss\)"):
         train(_config(data, tmp_path, steps=40, eval_every=20, loss="mse"), resume=True, quiet=True)
+
+
+def test_resume_accepts_a_checkpoint_from_before_newer_settings(data, tmp_path):
+    train(_config(data, tmp_path, steps=20, eval_every=20), quiet=True)
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    for added in ("bf16", "init"):  # settings that checkpoints written before them lack
+        del ckpt["config"][added]
+    torch.save(ckpt, tmp_path / "run" / "last.pt")
+    train(_config(data, tmp_path, steps=40, eval_every=20), resume=True, quiet=True)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 40
+
+
+def test_init_starts_from_the_given_weights_and_records_them(data, tmp_path):
+    start = _saved(tmp_path)
+    # With a learning rate of zero the run cannot move, so its best weights are the start's.
+    manifest = train(_config(data, tmp_path, init=str(start), steps=2, eval_every=2, lr=0.0, lr_min=0.0), quiet=True)
+    before, after = load_model(start).state_dict(), load_model(tmp_path / "run" / "best.pt").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert manifest["init"]["sha256"] == sha256(start) and manifest["init"]["weights"] == str(start)
+
+
+def test_init_refuses_weights_for_another_network(data, tmp_path):
+    with pytest.raises(WeightsError, match="for x2, not x3"):
+        train(_config(data, tmp_path, init=str(_saved(tmp_path, scale=2)), steps=2), quiet=True)
+    with pytest.raises(SettingsError, match="not espcn with channels"):
+        train(_config(data, tmp_path, init=str(_saved(tmp_path, channels=(16, 8))), steps=2), quiet=True)
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():

@@ -19,7 +19,7 @@ from vsr import machine
 from vsr.errors import BackendUnavailable, SettingsError
 from vsr.models import build_model
 from vsr.progress import Progress
-from vsr.weights import save_weights
+from vsr.weights import load_model, read_manifest, save_weights, sha256
 from .data import PatchDataset, load_y_pairs
 from .evaluate import evaluate, torch_y_upscaler
 
@@ -44,6 +44,8 @@ class TrainConfig:
     workers: int = 1  # DataLoader worker processes
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     device: str = "auto"  # "auto", "cpu" or "cuda"
+    bf16: bool = False  # bfloat16 mixed precision on the CPU (CUDA always mixes in float16)
+    init: str = ""  # weights file to start from (fine-tuning) instead of random weights
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -66,9 +68,11 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model_config = {"channels": list(cfg.channels)}
-    model = build_model(cfg.model, cfg.scale, **model_config).to(device)
+    model = _initial_model(cfg, model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    amp = device.startswith("cuda")  # mixed precision only where it pays: on the GPU
+    amp = device.startswith("cuda")  # float16 mixed precision where it pays: on the GPU
+    if cfg.bf16 and amp:
+        raise SettingsError("--bf16 is for training on the CPU; on CUDA float16 mixed precision is used already")
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[cfg.loss]
 
@@ -81,7 +85,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         # The length may change on resume (a longer run stretches the cosine schedule), and
         # so may how the run is executed; anything that changes what is computed may not.
         free = {"steps", "workers", "threads", "device", "out"}
-        saved, now = ({k: v for k, v in c.items() if k not in free} for c in (ckpt["config"], _jsonable(cfg)))
+        older = {**_jsonable(TrainConfig()), **ckpt["config"]}  # settings added since take their defaults
+        saved, now = ({k: v for k, v in c.items() if k not in free} for c in (older, _jsonable(cfg)))
         if saved != now:
             changed = ", ".join(sorted(k for k in now if saved.get(k) != now[k]))
             raise SettingsError(f"{last_path} was made with other settings ({changed}); resume with the same ones")
@@ -106,8 +111,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-            loss = loss_fn(model(lr_batch), hr_batch)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp), \
+                torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = loss_fn(model(lr_batch).float(), hr_batch)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -141,6 +147,18 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 
+def _initial_model(cfg: TrainConfig, model_config: dict) -> torch.nn.Module:
+    """Random weights from the seed, or cfg.init's weights where the run fine-tunes them."""
+    model = build_model(cfg.model, cfg.scale, **model_config)
+    if cfg.init:
+        start = load_model(cfg.init, scale=cfg.scale, model=cfg.model)
+        if start.state_dict().keys() != model.state_dict().keys() or any(
+                a.shape != b.shape for a, b in zip(start.state_dict().values(), model.state_dict().values())):
+            raise SettingsError(f"{cfg.init}: its network is not {cfg.model} with channels {list(cfg.channels)}")
+        model.load_state_dict(start.state_dict())
+    return model
+
+
 def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
@@ -162,4 +180,12 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dic
                        "bicubic_psnr": round(scores["bicubic"]["psnr"], 3)},
         "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
         "train_config": _jsonable(cfg),
+        "init": _init_record(cfg.init) if cfg.init else None,
     }
+
+
+def _init_record(path: str) -> dict:
+    """What a fine-tuning run started from, so that the chain of runs can be reproduced."""
+    before = read_manifest(Path(path)) or {}
+    return {"weights": path, "sha256": sha256(Path(path)),
+            **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}

@@ -39,10 +39,14 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--workers", type=click.IntRange(0), default=_D.workers, show_default=True, help="DataLoader worker processes.")
 @click.option("--threads", type=click.IntRange(0), default=_D.threads, show_default=True, help="CPU threads for torch (0: its default).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
+@click.option("--bf16", is_flag=True,
+              help="bfloat16 mixed precision on the CPU: about twice as fast where the CPU has AVX512-BF16 or AMX.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
-                  workers, threads, device, resume, quiet) -> None:
+                  workers, threads, device, bf16, init, resume, quiet) -> None:
     """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
@@ -54,6 +58,7 @@ def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch,
 
     cfg = TrainConfig(scale=scale, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
-                      lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device)
+                      lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
+                      bf16=bf16, init=init or "")
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))
