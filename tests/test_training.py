@@ -13,7 +13,7 @@ from vsr.cli import cli
 from vsr.models import ESPCN
 from vsr.onnx_export import export_onnx
 from vsr.errors import SettingsError, WeightsError
-from vsr.train.loop import TrainConfig, lr_at, train
+from vsr.train.loop import TrainConfig, choose_device, lr_at, train
 from vsr.weights import load_model, save_weights, sha256
 
 
@@ -65,20 +65,50 @@ def test_resume_accepts_a_checkpoint_from_before_newer_settings(data, tmp_path):
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 40
 
 
-def test_init_starts_from_the_given_weights_and_records_them(data, tmp_path):
-    start = _saved(tmp_path)
+def test_bf16_runs_the_network_in_bfloat16(data, tmp_path):
+    dtypes = set()
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: dtypes.add(out.dtype) if isinstance(module, torch.nn.Conv2d) else None)
+    try:
+        train(_config(data, tmp_path, bf16=True, steps=1, eval_every=1), quiet=True)
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in dtypes  # training steps (validation runs in float32)
+
+
+def test_bf16_is_refused_on_cuda():
+    with pytest.raises(SettingsError, match="--bf16 is for the CPU, but --device auto chose CUDA"):
+        choose_device(TrainConfig(bf16=True), cuda_available=True)
+    assert choose_device(TrainConfig(bf16=True), cuda_available=False) == "cpu"
+
+
+def test_init_starts_from_the_given_weights_and_records_them(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_weights(ESPCN(3), "espcn", {"channels": [64, 32]}, tmp_path / "start.pt",
+                 manifest={"steps": 54000, "command": "vsr train --scale 3 ...", "train_wall_s": 60.0})
     # With a learning rate of zero the run cannot move, so its best weights are the start's.
-    manifest = train(_config(data, tmp_path, init=str(start), steps=2, eval_every=2, lr=0.0, lr_min=0.0), quiet=True)
-    before, after = load_model(start).state_dict(), load_model(tmp_path / "run" / "best.pt").state_dict()
+    cfg = _config(data, tmp_path, init="start.pt", steps=2, eval_every=2, lr=0.0, lr_min=0.0)
+    manifest = train(cfg, quiet=True)
+    before, after = load_model("start.pt").state_dict(), load_model(tmp_path / "run" / "best.pt").state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert manifest["init"]["sha256"] == sha256(start) and manifest["init"]["weights"] == str(start)
+    record = {"weights": "start.pt", "sha256": sha256(tmp_path / "start.pt"), "steps": 54000,
+              "command": "vsr train --scale 3 ...", "train_wall_s": 60.0}
+    assert manifest["init"] == record
+    # Resuming needs neither the start file nor the same spelling of its path, and keeps the record.
+    (tmp_path / "start.pt").rename(tmp_path / "moved.pt")
+    manifest = train(dataclasses.replace(cfg, steps=4, init=""), resume=True, quiet=True)
+    assert manifest["init"] == record and torch.load(tmp_path / "run" / "last.pt", weights_only=True)["init"] == record
 
 
-def test_init_refuses_weights_for_another_network(data, tmp_path):
+def test_init_refuses_weights_for_another_network_or_inside_out(data, tmp_path):
     with pytest.raises(WeightsError, match="for x2, not x3"):
         train(_config(data, tmp_path, init=str(_saved(tmp_path, scale=2)), steps=2), quiet=True)
-    with pytest.raises(SettingsError, match="not espcn with channels"):
+    with pytest.raises(SettingsError, match="has channels 16,8, not 64,32; pass --channels"):
         train(_config(data, tmp_path, init=str(_saved(tmp_path, channels=(16, 8))), steps=2), quiet=True)
+    (tmp_path / "run").mkdir(exist_ok=True)
+    inside = _saved(tmp_path / "run")
+    with pytest.raises(SettingsError, match="inside --out"):
+        train(_config(data, tmp_path, init=str(inside), steps=2), quiet=True)
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():

@@ -59,20 +59,18 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest
     (or just the best PSNR, where a resumed run found nothing better than the checkpoint had)."""
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
+    device = choose_device(cfg, torch.cuda.is_available())
+    out = Path(cfg.out)
+    if cfg.init and Path(cfg.init).resolve().parent == out.resolve():
+        raise SettingsError(f"--init {cfg.init}: is inside --out {out}, where this run overwrites it; copy it elsewhere")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model_config = {"channels": list(cfg.channels)}
-    model = _initial_model(cfg, model_config).to(device)
+    model = build_model(cfg.model, cfg.scale, **model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    amp = device.startswith("cuda")  # float16 mixed precision where it pays: on the GPU
-    if cfg.bf16 and amp:
-        raise SettingsError("--bf16 is for training on the CPU; on CUDA float16 mixed precision is used already")
+    amp = device == "cuda"  # float16 mixed precision on the GPU; bfloat16 on the CPU only if asked
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[cfg.loss]
 
@@ -84,7 +82,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         ckpt = torch.load(last_path, map_location=device, weights_only=True)
         # The length may change on resume (a longer run stretches the cosine schedule), and
         # so may how the run is executed; anything that changes what is computed may not.
-        free = {"steps", "workers", "threads", "device", "out"}
+        # --init only chose the first weights, which the checkpoint has long replaced.
+        free = {"steps", "workers", "threads", "device", "out", "init"}
         older = {**_jsonable(TrainConfig()), **ckpt["config"]}  # settings added since take their defaults
         saved, now = ({k: v for k, v in c.items() if k not in free} for c in (older, _jsonable(cfg)))
         if saved != now:
@@ -94,6 +93,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         opt.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
+        init = ckpt.get("init")
+    else:
+        init = _load_init(model, cfg) if cfg.init else None
 
     pairs = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
     dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
@@ -111,9 +113,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp), \
-                torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = loss_fn(model(lr_batch).float(), hr_batch)
+        with torch.autocast(device, dtype=torch.float16 if amp else torch.bfloat16, enabled=amp or cfg.bf16):
+            sr = model(lr_batch)
+        loss = loss_fn(sr.float(), hr_batch)  # in float32: the last tenths of a dB are small differences
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -136,10 +138,10 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
             loss_sum, loss_n = 0.0, 0
             if psnr > best:
                 best = psnr
-                manifest = _manifest(cfg, step, wall, device, scores)
+                manifest = _manifest(cfg, step, wall, device, scores, init)
                 save_weights(model, cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "step": step, "best_psnr": best, "wall_s": wall, "config": _jsonable(cfg)}
+                    "step": step, "best_psnr": best, "wall_s": wall, "config": _jsonable(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)
@@ -147,23 +149,37 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 
-def _initial_model(cfg: TrainConfig, model_config: dict) -> torch.nn.Module:
-    """Random weights from the seed, or cfg.init's weights where the run fine-tunes them."""
-    model = build_model(cfg.model, cfg.scale, **model_config)
-    if cfg.init:
-        start = load_model(cfg.init, scale=cfg.scale, model=cfg.model)
-        if start.state_dict().keys() != model.state_dict().keys() or any(
-                a.shape != b.shape for a, b in zip(start.state_dict().values(), model.state_dict().values())):
-            raise SettingsError(f"{cfg.init}: its network is not {cfg.model} with channels {list(cfg.channels)}")
+def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
+    """"cuda" or "cpu" for cfg.device, refusing combinations that cannot run here."""
+    device = ("cuda" if cuda_available else "cpu") if cfg.device == "auto" else cfg.device
+    if device == "cuda" and not cuda_available:
+        raise BackendUnavailable("--device cuda: torch sees no CUDA GPU here; use --device cpu or auto")
+    if device == "cuda" and cfg.bf16:
+        raise SettingsError(f"--bf16 is for the CPU, but --device {cfg.device} chose CUDA (which mixes in float16 "
+                            "already): drop --bf16 or add --device cpu")
+    return device
+
+
+def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
+    """Load cfg.init's weights into model; return what they were, so that the chain of runs can be reproduced."""
+    path = Path(cfg.init)
+    start = load_model(path, scale=cfg.scale, model=cfg.model)
+    try:
         model.load_state_dict(start.state_dict())
-    return model
+    except RuntimeError:
+        widths = [m.out_channels for m in start.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
+        raise SettingsError(f"--init {path}: has channels {','.join(map(str, widths))}, not "
+                            f"{','.join(map(str, cfg.channels))}; pass --channels to match") from None
+    before = read_manifest(path) or {}
+    return {"weights": cfg.init, "sha256": sha256(path),
+            **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}
 
 
 def _jsonable(cfg: TrainConfig) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dict) -> dict:
+def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dict, init: dict | None) -> dict:
     return {
         "model": cfg.model,
         "scale": cfg.scale,
@@ -180,12 +196,5 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dic
                        "bicubic_psnr": round(scores["bicubic"]["psnr"], 3)},
         "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
         "train_config": _jsonable(cfg),
-        "init": _init_record(cfg.init) if cfg.init else None,
+        "init": init,
     }
-
-
-def _init_record(path: str) -> dict:
-    """What a fine-tuning run started from, so that the chain of runs can be reproduced."""
-    before = read_manifest(Path(path)) or {}
-    return {"weights": path, "sha256": sha256(Path(path)),
-            **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}

@@ -40,9 +40,11 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--threads", type=click.IntRange(0), default=_D.threads, show_default=True, help="CPU threads for torch (0: its default).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
 @click.option("--bf16", is_flag=True,
-              help="bfloat16 mixed precision on the CPU: about twice as fast where the CPU has AVX512-BF16 or AMX.")
+              help="bfloat16 mixed precision on the CPU: about twice as fast where the CPU has AVX512-BF16 or AMX, "
+                   "slower where it has neither.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest.")
+              help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest. "
+                   "Not needed on --resume.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
