@@ -207,3 +207,16 @@ def test_cli_mistakes_are_one_line(data, tmp_path):
     result = run_vsr("train", "--data", data / "val" / "Set5", "--val", data / "val" / "Set5", "--patch", 400,
                      "--out", tmp_path / "run")
     assert result.returncode == 2 and "use a smaller --patch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_progress_of_a_resumed_run_counts_only_its_own_steps(monkeypatch):
+    import io
+
+    from vsr import progress
+
+    clock = iter([100.0, 110.0])  # started at 100 s, drawn at 110 s
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    out = io.StringIO()
+    bar = progress.Progress(1000, "steps", stream=out, first=600)
+    bar.update(700, force=True)  # 100 new steps in 10 s: 10 steps/s, 300 to go in 30 s
+    assert out.getvalue().startswith("700/1000 steps (70%) 10.0 steps/s 00:10 ETA 00:30")

@@ -106,7 +106,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
     log_path = out / "log.csv"
     if not resume or not log_path.exists():
         log_path.write_text("step,lr,train_loss,val_psnr,val_ssim,bicubic_psnr,wall_s\n")
-    progress = Progress(cfg.steps, "steps", enabled=not quiet)
+    progress = Progress(cfg.steps, "steps", enabled=not quiet, first=step)
     started, loss_sum, loss_n, latest = time.perf_counter() - wall, 0.0, 0, "val --"
     model.train()
     for lr_batch, hr_batch in loader:

@@ -9,8 +9,10 @@ from typing import Optional, TextIO
 class Progress:
     """Redraws one line at most every `interval` seconds (a new line each time off a terminal)."""
 
-    def __init__(self, total: Optional[int], unit: str, enabled: bool = True, stream: TextIO = sys.stderr):
-        self.total, self.unit, self.enabled, self.stream = total, unit, enabled, stream
+    def __init__(self, total: Optional[int], unit: str, enabled: bool = True, stream: TextIO = sys.stderr,
+                 first: int = 0):
+        """`first`: units done before this process started (a resumed run), left out of the rate."""
+        self.total, self.unit, self.enabled, self.stream, self.first = total, unit, enabled, stream, first
         self.tty = stream.isatty()
         self.interval = 0.25 if self.tty else 10.0
         self.start = time.perf_counter()
@@ -23,7 +25,7 @@ class Progress:
             return
         self.last = now
         elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
         if self.total:
             eta = (self.total - done) / rate if rate > 0 else float("nan")
             head = f"{done}/{self.total} {self.unit} ({100 * done / self.total:.0f}%)"
