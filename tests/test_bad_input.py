@@ -103,8 +103,11 @@ def test_output_equal_to_input_and_existing_output(chaplin, tmp_path):
 
 def test_ctrl_c_leaves_no_partial_file(chaplin, tmp_path):
     out = tmp_path / "out.mp4"
+    # A runner started in the background (`.ci/run &`) ignores SIGINT and its children inherit
+    # that, so give the child the default disposition, as a terminal's Ctrl-C would find it.
     proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", chaplin, out, "--scale", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path.parent)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path.parent,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(tmp_path.glob(".out.partial*")) and time.time() < deadline:
         time.sleep(0.1)  # wait until encoding has started
