@@ -1,4 +1,8 @@
 """The Python API on real images: Upscaler for RGB and Y, and files by upscale_path."""
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -50,3 +54,18 @@ def test_auto_backend_says_what_it_took(data):
     messages = []
     Upscaler(scale=2, log=messages.append)
     assert messages and messages[0].startswith("backend: cpu (onnxruntime)") and "cuda" in messages[0]
+
+
+def test_help_answers_without_importing_torch():
+    """`vsr --help` and every command's --help must not wait seconds for torch to load."""
+    commands = ["", "upscale", "live", "bench", "train", "eval", "export"]
+    code = ("import sys\nfrom vsr.cli import cli\n"
+            f"for name in {commands!r}:\n"
+            "    try:\n        cli.main([name, '--help'] if name else ['--help'], prog_name='vsr', standalone_mode=False)\n"
+            "    except SystemExit:\n        pass\n"
+            "print('loaded:', sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    assert done.returncode == 0, done.stderr
+    for name in commands[1:]:
+        assert f"Usage: vsr {name} [OPTIONS]" in done.stdout
+    assert done.stdout.splitlines()[-1] == "loaded: []"

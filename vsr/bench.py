@@ -22,10 +22,8 @@ import av
 import numpy as np
 
 from . import machine
-from .backends import BACKENDS, BackendSettings, choose_backend
 from .errors import InputError, SettingsError
 from .media import open_input, plane
-from .weights import load_model, shipped_weights
 
 PEER = "opencv-dnn"
 
@@ -48,6 +46,9 @@ class BenchSettings:
 
 def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
     """Measure every backend of `settings`, write report.json/.md and chart.png; return the report."""
+    from .backends import BACKENDS  # torch: imported here, not above, so that `vsr bench --help` is quick
+    from .weights import load_model, shipped_weights
+
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
         raise SettingsError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
@@ -126,6 +127,8 @@ def write_clip(frames: Iterable[av.VideoFrame], path: Path) -> Path:
 
 def time_inference(name: str, model, ys: list[np.ndarray], settings: BenchSettings) -> dict:
     """Per-frame inference time of one backend (ms, median and p95) and its FPS."""
+    from .backends import BackendSettings, choose_backend
+
     backend = choose_backend(name, model, BackendSettings(threads=settings.threads))
     try:
         for y in ys[: settings.warmup]:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-from vsr.live import LiveSettings
-
 
 @click.command("live")
 @click.option("--source", default=None, help="Camera index, device path, video file or stream URL [default: camera 0].")
@@ -32,7 +30,7 @@ def live_command(source, camera, scale, weights, backend, threads, compare, reco
     When the network is slower than the source, stale frames are dropped (and counted):
     the newest frame is always the one processed.
     """
-    from vsr.live import run_live
+    from vsr.live import LiveSettings, run_live
 
     if source is not None and camera is not None:
         raise click.UsageError("give --source or --camera, not both")

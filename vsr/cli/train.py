@@ -5,7 +5,7 @@ import json
 
 import click
 
-from vsr.train.loop import TrainConfig
+from vsr.train.config import TrainConfig
 
 _D = TrainConfig()
 

@@ -5,9 +5,6 @@ import json
 
 import click
 
-from vsr.media import EncodeSettings
-from vsr.pipeline import UpscaleSettings
-
 
 @click.command("upscale")
 @click.argument("src", metavar="IN", type=click.Path(path_type=str))
@@ -40,7 +37,8 @@ def upscale_command(src, out, scale, weights, backend, codec, crf, preset, pix_f
       vsr upscale in.mkv out.mkv --scale 2 --crf 20 --preset medium
       vsr upscale photo.png photo_x4.png --scale 4
     """
-    from vsr.pipeline import upscale_path
+    from vsr.media import EncodeSettings
+    from vsr.pipeline import UpscaleSettings, upscale_path
 
     settings = UpscaleSettings(scale=int(scale), weights=weights, backend=backend, threads=threads,
                                encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
