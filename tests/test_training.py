@@ -3,6 +3,7 @@ import csv
 import dataclasses
 import json
 
+import click
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -117,6 +118,21 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert lr_at(100, cfg) == pytest.approx(1e-3)
     assert lr_at(1000, cfg) == pytest.approx(1e-5)
     assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(100, 1000))
+
+
+def test_train_command_defaults_are_train_config_defaults():
+    """vsr train spells its defaults out (so that --help does without torch); they must stay TrainConfig's."""
+    from vsr.cli.train import train_command
+
+    config = TrainConfig()
+    ctx = click.Context(train_command)
+    shown = {p.name: p.get_default(ctx) for p in train_command.params if p.name in dataclasses.asdict(config)}
+    shown["channels"] = tuple(int(c) for c in shown["channels"].split(","))
+    assert shown.keys() >= {"scale", "channels", "loss", "steps", "batch", "lr_patch", "lr", "eval_every", "seed",
+                            "workers", "threads", "device", "bf16"}
+    for name, default in shown.items():
+        if name not in ("out", "init", "data", "val"):  # derived from --scale, or no default at all
+            assert default == getattr(config, name), name
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

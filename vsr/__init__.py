@@ -5,10 +5,15 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 # OpenCV must load before PyAV: PyAV's wheel bundles its own libxcb, and when that one is
 # loaded first, OpenCV's Qt windows (vsr live) hang on creation.
 import cv2  # noqa: F401  isort: skip
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
+    from .pipeline import UpscaleSettings, upscale_path
+    from .upscaler import Upscaler
 
 __all__ = ["Upscaler", "UpscaleSettings", "upscale_path"]
 _HOME = {"Upscaler": ".upscaler", "UpscaleSettings": ".pipeline", "upscale_path": ".pipeline"}
@@ -19,3 +24,7 @@ def __getattr__(name: str):
     if name not in _HOME:
         raise AttributeError(f"module 'vsr' has no attribute {name!r}")
     return getattr(importlib.import_module(_HOME[name], __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

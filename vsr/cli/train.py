@@ -5,10 +5,6 @@ import json
 
 import click
 
-from vsr.train.config import TrainConfig
-
-_D = TrainConfig()
-
 
 def _widths(ctx, param, value: str) -> tuple[int, ...]:
     try:
@@ -20,8 +16,10 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
     return widths
 
 
+# The defaults are TrainConfig's, written out so that --help need not import torch to show them;
+# a test keeps the two equal.
 @click.command("train")
-@click.option("--scale", type=click.IntRange(2, 4), default=_D.scale, show_default=True, help="Upscaling factor.")
+@click.option("--scale", type=click.IntRange(2, 4), default=3, show_default=True, help="Upscaling factor.")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of training images (PNG, JPEG, BMP); repeat for several.")
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
@@ -29,16 +27,16 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
 @click.option("--channels", default="64,32", show_default=True, callback=_widths,
               help="Hidden widths, comma-separated; the count is the depth.")
-@click.option("--loss", type=click.Choice(["l1", "mse"]), default=_D.loss, show_default=True)
-@click.option("--steps", type=click.IntRange(1), default=_D.steps, show_default=True, help="Optimiser steps in all.")
-@click.option("--batch", type=click.IntRange(1), default=_D.batch, show_default=True)
-@click.option("--patch", "lr_patch", type=click.IntRange(4), default=_D.lr_patch, show_default=True, help="LR patch side in pixels.")
-@click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate (cosine decay after warm-up).")
-@click.option("--eval-every", type=click.IntRange(1), default=_D.eval_every, show_default=True)
-@click.option("--seed", type=int, default=_D.seed, show_default=True)
-@click.option("--workers", type=click.IntRange(0), default=_D.workers, show_default=True, help="DataLoader worker processes.")
-@click.option("--threads", type=click.IntRange(0), default=_D.threads, show_default=True, help="CPU threads for torch (0: its default).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
+@click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=60_000, show_default=True, help="Optimiser steps in all.")
+@click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--patch", "lr_patch", type=click.IntRange(4), default=17, show_default=True, help="LR patch side in pixels.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (cosine decay after warm-up).")
+@click.option("--eval-every", type=click.IntRange(1), default=2000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=1, show_default=True, help="DataLoader worker processes.")
+@click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="CPU threads for torch (0: its default).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--bf16", is_flag=True,
               help="bfloat16 mixed precision on the CPU: about twice as fast where the CPU has AVX512-BF16 or AMX, "
                    "slower where it has neither.")
@@ -56,7 +54,7 @@ def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch,
       vsr train --scale 3 --data ../shared/data/train/T91 --data ../shared/data/train/BSD200 \\
                 --data ../shared/data/train/photos --val ../shared/data/val/Set5
     """
-    from vsr.train.loop import train
+    from vsr.train.loop import TrainConfig, train
 
     cfg = TrainConfig(scale=scale, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
