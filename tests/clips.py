@@ -34,7 +34,7 @@ def real_frames(path: Path, count: int, width: int, height: int) -> list[np.ndar
 def write_clip(path: Path, rgb_frames: Sequence[np.ndarray], pix_fmt: str = "yuv420p", rate: int = 25,
                pts: Optional[Sequence[int]] = None, time_base: Fraction = Fraction(1, 1000), codec: str = "libx264",
                colour: Optional[dict] = None, rotation: int = 0, options: Optional[dict] = None,
-               subtitles: Sequence[tuple[int, int, str]] = ()) -> Path:
+               subtitles: Sequence[tuple[int, int, str]] = (), subtitle_encoding: str = "utf-8") -> Path:
     """Encode RGB frames (at the given timestamps) into a clip, with optional tags and subtitles."""
     h, w = rgb_frames[0].shape[:2]
     with av.open(str(path), "w") as out:
@@ -46,7 +46,7 @@ def write_clip(path: Path, rgb_frames: Sequence[np.ndarray], pix_fmt: str = "yuv
             setattr(s.codec_context, key, value)
         if rotation:
             s.set_display_rotation(rotation)
-        srt = _srt_input(path, subtitles) if subtitles else None
+        srt = _srt_input(path, subtitles, subtitle_encoding) if subtitles else None
         sub = out.add_stream_from_template(srt.streams[0]) if srt else None
         stamps = pts if pts is not None else [round(i / (rate * time_base)) for i in range(len(rgb_frames))]
         for rgb, t in zip(rgb_frames, stamps):
@@ -63,14 +63,14 @@ def write_clip(path: Path, rgb_frames: Sequence[np.ndarray], pix_fmt: str = "yuv
     return path
 
 
-def _srt_input(path: Path, cues: Sequence[tuple[int, int, str]]):
+def _srt_input(path: Path, cues: Sequence[tuple[int, int, str]], encoding: str):
     """Subtitle cues as an opened SubRip file, the way a real subtitle track arrives."""
     def stamp(ms: int) -> str:
         return f"00:00:{ms // 1000:02d},{ms % 1000:03d}"
 
     text = "".join(f"{i}\n{stamp(a)} --> {stamp(b)}\n{t}\n\n" for i, (a, b, t) in enumerate(cues, 1))
     srt = path.with_suffix(".srt")
-    srt.write_text(text)
+    srt.write_text(text, encoding=encoding)
     return av.open(str(srt))
 
 

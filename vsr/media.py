@@ -265,6 +265,18 @@ def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int
     return even_w, even_h
 
 
+@dataclass
+class SideStreams:
+    """The input's audio and subtitle streams as the writer carries them over, read by a demuxer of their own."""
+
+    demuxer: av.container.InputContainer
+    plan: dict  # input stream index -> ("copy" | "encode" | "text", input stream, output stream)
+    packets: Iterator[av.Packet]
+    pending: Optional[av.Packet] = None  # read, but due after the video written so far
+    cue_end: dict = field(default_factory=dict)  # text streams: where the last cue ended, in the output's time base
+    warned: set = field(default_factory=set)  # (stream index, what) already warned about
+
+
 class VideoWriter:
     """Encodes upscaled frames into `out` (via a temporary file) with the input's other streams.
 
@@ -340,7 +352,7 @@ class VideoWriter:
             demuxer.close()
             return None
         streams = [s for _, s, _ in plan.values()]
-        return {"demuxer": demuxer, "plan": plan, "packets": demuxer.demux(streams), "pending": None}
+        return SideStreams(demuxer, plan, demuxer.demux(streams))
 
     def _copy_of(self, stream):
         """An output stream copying `stream`, or None where the muxer refuses its codec."""
@@ -355,7 +367,10 @@ class VideoWriter:
         target = next((c for c in TEXT_SUBTITLES if c in self.container.supported_codecs), None)
         if target is None or not stream.codec_context or not stream.codec_context.codec.text_sub:
             return None
-        stream.codec_context.open()  # the decoder makes the styles header (ASS) that the encoder starts from
+        try:
+            stream.codec_context.open()  # the decoder makes the styles header (ASS) that the encoder starts from
+        except av.FFmpegError:
+            return None
         out = self.container.add_stream(target)
         out.codec_context.subtitle_header = stream.codec_context.subtitle_header
         out.time_base = stream.time_base
@@ -373,7 +388,7 @@ class VideoWriter:
         self._mux_video(self.video.encode(None))
         self._mux_side(until=None)
         if self.side:
-            for kind, _, out in self.side["plan"].values():
+            for kind, _, out in self.side.plan.values():
                 if kind == "encode":
                     self._mux(out.encode(None))
 
@@ -389,26 +404,49 @@ class VideoWriter:
         if not side:
             return
         while True:
-            packet = side["pending"] or next(side["packets"], None)
-            side["pending"] = None
+            packet = side.pending or next(side.packets, None)
+            side.pending = None
             if packet is None:
                 return
             if packet.dts is None:  # the demuxer's empty end-of-stream marker
                 continue
             if until is not None and packet.time_base and float(packet.dts * packet.time_base) > until:
-                side["pending"] = packet
+                side.pending = packet
                 return
-            kind, _, out = side["plan"][packet.stream.index]
+            kind, _, out = side.plan[packet.stream.index]
             if packet.pts is not None and packet.time_base:
                 self.side_end = max(self.side_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             if kind == "copy":
                 packet.stream = out
                 self._mux([packet])
             elif kind == "text":
-                self._mux(recode_cue(packet, out))
+                self._mux(self._recode_cue(packet, out))
             else:
                 for audio in packet.decode():
                     self._mux(out.encode(audio))
+
+    def _recode_cue(self, packet: av.Packet, out) -> list[av.Packet]:
+        """recode_cue, warning (once per stream) of cues that cannot be converted, which are skipped, and of
+        overlapping cues, which mov_text cannot show together."""
+        index = packet.stream.index
+        try:
+            packets = recode_cue(packet, out)
+        except av.FFmpegError as exc:
+            self._warn_once(index, "bad", f"warning: subtitle stream {index}: a cue at "
+                            f"{float(packet.pts * packet.time_base):.1f} s cannot be converted ({_reason(exc)}); "
+                            "it and any others like it are left out")
+            return []
+        for p in packets:
+            if p.pts < self.side.cue_end.get(index, p.pts) and out.codec_context.name == "mov_text":
+                self._warn_once(index, "overlap", f"warning: subtitle stream {index} has overlapping cues, which "
+                                "mov_text shows one at a time: some are cut short or shown late")
+            self.side.cue_end[index] = max(self.side.cue_end.get(index, 0), p.pts + p.duration)
+        return packets
+
+    def _warn_once(self, index: int, what: str, message: str) -> None:
+        if (index, what) not in self.side.warned:
+            self.side.warned.add((index, what))
+            self.log(message)
 
     def _mux(self, packets) -> None:
         try:
@@ -431,7 +469,7 @@ class VideoWriter:
             raise
         finally:
             if self.side:
-                self.side["demuxer"].close()
+                self.side.demuxer.close()
 
     def _discard(self) -> None:
         with warnings.catch_warnings():
@@ -441,7 +479,7 @@ class VideoWriter:
             except (OSError, av.FFmpegError):  # the file is being thrown away: a second error says nothing new
                 pass
         if self.side:
-            self.side["demuxer"].close()
+            self.side.demuxer.close()
         self.tmp.unlink(missing_ok=True)
 
 
@@ -449,11 +487,12 @@ def recode_cue(packet: av.Packet, out) -> list[av.Packet]:
     """One subtitle cue, decoded to its text (ASS dialogue, styling kept) and encoded for `out` at the same time."""
     cue = packet.stream.codec_context.decode2(packet)
     lines = [rect.ass.split(b",", 8) for rect in (cue.rects if cue else ()) if isinstance(rect, AssSubtitle)]
-    if not lines:
+    if not lines or packet.pts is None:
         return []
     dialogue = b",".join(lines[0][:8] + [b"\\N".join(line[8] for line in lines)])  # one cue, several lines
     encoded = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, cue.end_display_time))
     encoded.stream = out
     encoded.pts = encoded.dts = round(packet.pts * packet.time_base / out.time_base)
-    encoded.duration = round((packet.duration or 0) * packet.time_base / out.time_base)
+    length = packet.duration * packet.time_base if packet.duration else Fraction(cue.end_display_time, 1000)
+    encoded.duration = round(length / out.time_base)
     return [encoded]
