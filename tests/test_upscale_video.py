@@ -47,6 +47,8 @@ def test_upscale_keeps_frames_audio_and_timestamps(data, tmp_path, clip, out_nam
     assert s_out["audio"][0]["codec"].startswith(audio)
     assert abs(s_out["audio"][0]["end"] - s_in["audio"][0]["end"]) <= frame_time
     assert abs(s_out["video"][0]["end"] - s_in["video"][0]["end"]) <= frame_time + 1e-3
+    with av.open(str(src)) as a, av.open(str(out)) as b:  # pancake's audio is tagged "eng"
+        assert b.streams.audio[0].metadata.get("language", "und") == a.streams.audio[0].metadata.get("language", "und")
 
 
 def test_network_beats_bicubic_on_real_1080p_footage(data, tmp_path):

@@ -351,6 +351,8 @@ class VideoWriter:
         if not plan:
             demuxer.close()
             return None
+        for _, s, out in plan.values():  # which track is which: "eng", "Director's commentary"
+            out.metadata.update({k: v for k, v in s.metadata.items() if k in ("language", "title")})
         streams = [s for _, s, _ in plan.values()]
         return SideStreams(demuxer, plan, demuxer.demux(streams))
 
