@@ -487,9 +487,11 @@ class VideoWriter:
 
 def recode_cue(packet: av.Packet, out) -> list[av.Packet]:
     """One subtitle cue, decoded to its text (ASS dialogue, styling kept) and encoded for `out` at the same time."""
+    if packet.pts is None:  # a cue with no time cannot be placed
+        return []
     cue = packet.stream.codec_context.decode2(packet)
     lines = [rect.ass.split(b",", 8) for rect in (cue.rects if cue else ()) if isinstance(rect, AssSubtitle)]
-    if not lines or packet.pts is None:
+    if not lines:
         return []
     dialogue = b",".join(lines[0][:8] + [b"\\N".join(line[8] for line in lines)])  # one cue, several lines
     encoded = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, cue.end_display_time))
