@@ -34,7 +34,8 @@ def real_frames(path: Path, count: int, width: int, height: int) -> list[np.ndar
 def write_clip(path: Path, rgb_frames: Sequence[np.ndarray], pix_fmt: str = "yuv420p", rate: int = 25,
                pts: Optional[Sequence[int]] = None, time_base: Fraction = Fraction(1, 1000), codec: str = "libx264",
                colour: Optional[dict] = None, rotation: int = 0, options: Optional[dict] = None,
-               subtitles: Sequence[tuple[int, int, str]] = (), subtitle_encoding: str = "utf-8") -> Path:
+               subtitles: Sequence[tuple[int, int, str]] = (), subtitle_encoding: str = "utf-8",
+               subtitle_disposition: int = 0) -> Path:
     """Encode RGB frames (at the given timestamps) into a clip, with optional tags and subtitles."""
     h, w = rgb_frames[0].shape[:2]
     with av.open(str(path), "w") as out:
@@ -48,6 +49,8 @@ def write_clip(path: Path, rgb_frames: Sequence[np.ndarray], pix_fmt: str = "yuv
             s.set_display_rotation(rotation)
         srt = _srt_input(path, subtitles, subtitle_encoding) if subtitles else None
         sub = out.add_stream_from_template(srt.streams[0]) if srt else None
+        if sub:
+            sub.disposition = av.stream.Disposition(subtitle_disposition)
         stamps = pts if pts is not None else [round(i / (rate * time_base)) for i in range(len(rgb_frames))]
         for rgb, t in zip(rgb_frames, stamps):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)

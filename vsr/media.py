@@ -54,6 +54,7 @@ class VideoInfo:
     index: int = 0  # the stream's index in the container
     duration: float = 0.0  # seconds the video stream says it lasts; 0 where it does not say (MKV)
     container_duration: float = 0.0  # seconds the container says its longest stream lasts
+    labels: tuple[int, dict] = (0, {})  # (disposition, language and title tags), carried to the output
 
 
 def bit_depth(pix_fmt: str) -> int:
@@ -112,8 +113,20 @@ def video_info(container: av.container.InputContainer, path: str | Path) -> Vide
         source_pix_fmt=source, time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
         frames=stream.frames or 0, rotation=0, codec=ctx.name, index=stream.index,
         duration=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0,
-        container_duration=(container.duration or 0) / 1e6, colour=colour,
+        container_duration=(container.duration or 0) / 1e6, colour=colour, labels=labels_of(stream),
     )
+
+
+def labels_of(stream) -> tuple[int, dict]:
+    """What tells one track from another: its disposition (default, forced, commentary...), language and title."""
+    return int(stream.disposition), {k: v for k, v in stream.metadata.items() if k in ("language", "title")}
+
+
+def give_labels(stream, labels: tuple[int, dict]) -> None:
+    """Label an output stream as its input was, so that players pick the same tracks."""
+    disposition, tags = labels
+    stream.disposition = av.stream.Disposition(disposition)
+    stream.metadata.update(tags)
 
 
 REORDER = 8  # frames held back to put out-of-order timestamps right (AVI, packed B-frames)
@@ -302,7 +315,14 @@ class VideoWriter:
             raise OutputError(f"{settings.codec} encodes {codec.type}, not video; -c takes a video encoder such as libx264")
         self.pix_fmt = output_pix_fmt(codec, info, settings.pix_fmt, log)
         width, height = even_size(info.width * scale, info.height * scale, self.pix_fmt, log)
-        stream = self.container.add_stream(settings.codec, rate=info.rate)
+        try:
+            stream = self.container.add_stream(settings.codec, rate=info.rate)
+        except ValueError as exc:  # the muxer refuses the codec: H.264 into .webm
+            self._discard()
+            own = self.container.default_video_codec  # "none" for sound-only containers (.wav)
+            hint = f" (its default: {av.codec.Codec(own, 'w').name})" if own != "none" else ""
+            raise OutputError(f"{self.out}: a {self.out.suffix} file cannot hold {settings.codec} video; use .mp4, "
+                              f".mkv or .mov, or -c with an encoder that {self.out.suffix} takes{hint}") from exc
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
@@ -313,6 +333,7 @@ class VideoWriter:
         stream.codec_context.options = encoder_options(settings, stream, info.rate, log)
         if info.rotation:
             stream.set_display_rotation(info.rotation)
+        give_labels(stream, info.labels)
         if self.container.format.name == "avi":
             stream.codec_context.max_b_frames = 0  # AVI stores no presentation times to reorder by
         self.video = stream
@@ -351,8 +372,8 @@ class VideoWriter:
         if not plan:
             demuxer.close()
             return None
-        for _, s, out in plan.values():  # which track is which: "eng", "Director's commentary"
-            out.metadata.update({k: v for k, v in s.metadata.items() if k in ("language", "title")})
+        for _, s, out in plan.values():
+            give_labels(out, labels_of(s))
         streams = [s for _, s, _ in plan.values()]
         return SideStreams(demuxer, plan, demuxer.demux(streams))
 
