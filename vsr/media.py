@@ -19,9 +19,9 @@ from typing import Callable, Iterator, Optional
 
 import av
 import numpy as np
-from av.subtitles.subtitle import AssSubtitle, SubtitleSet
 
 from .errors import InputError, OutputError
+from .subtitles import decode_cue, encode_cue, flatten_cues
 
 # Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
 PLANAR_YUV = {
@@ -286,7 +286,7 @@ class SideStreams:
     plan: dict  # input stream index -> ("copy" | "encode" | "text", input stream, output stream)
     packets: Iterator[av.Packet]
     pending: Optional[av.Packet] = None  # read, but due after the video written so far
-    cue_end: dict = field(default_factory=dict)  # text streams: where the last cue ended, in the output's time base
+    cues: dict = field(default_factory=dict)  # mov_text streams: the cues still on screen, not yet written
     warned: set = field(default_factory=set)  # (stream index, what) already warned about
 
 
@@ -411,6 +411,9 @@ class VideoWriter:
         self._mux_video(self.video.encode(None))
         self._mux_side(until=None)
         if self.side:
+            for index, cues in self.side.cues.items():
+                out = self.side.plan[index][2]
+                self._mux([encode_cue(c, out) for c in flatten_cues(cues, until=None)[0]])
             for kind, _, out in self.side.plan.values():
                 if kind == "encode":
                     self._mux(out.encode(None))
@@ -449,22 +452,23 @@ class VideoWriter:
                     self._mux(out.encode(audio))
 
     def _recode_cue(self, packet: av.Packet, out) -> list[av.Packet]:
-        """recode_cue, warning (once per stream) of cues that cannot be converted, which are skipped, and of
-        overlapping cues, which mov_text cannot show together."""
+        """The cue in `packet` as packets of `out`: at once, or for mov_text once the next cue starts, so that
+        overlapping cues can be cut into pieces. A cue that will not decode is left out with a warning."""
         index = packet.stream.index
         try:
-            packets = recode_cue(packet, out)
+            cue = decode_cue(packet)
         except av.FFmpegError as exc:
             self._warn_once(index, "bad", f"warning: subtitle stream {index}: a cue at "
                             f"{float(packet.pts * packet.time_base):.1f} s cannot be converted ({_reason(exc)}); "
                             "it and any others like it are left out")
             return []
-        for p in packets:
-            if p.pts < self.side.cue_end.get(index, p.pts) and out.codec_context.name == "mov_text":
-                self._warn_once(index, "overlap", f"warning: subtitle stream {index} has overlapping cues, which "
-                                "mov_text shows one at a time: some are cut short or shown late")
-            self.side.cue_end[index] = max(self.side.cue_end.get(index, 0), p.pts + p.duration)
-        return packets
+        if cue is None:
+            return []
+        if out.codec_context.name != "mov_text":
+            return [encode_cue(cue, out)]
+        done, on = flatten_cues(self.side.cues.get(index, []), until=cue.start)
+        self.side.cues[index] = on + [cue]
+        return [encode_cue(c, out) for c in done]
 
     def _warn_once(self, index: int, what: str, message: str) -> None:
         if (index, what) not in self.side.warned:
@@ -504,20 +508,3 @@ class VideoWriter:
         if self.side:
             self.side.demuxer.close()
         self.tmp.unlink(missing_ok=True)
-
-
-def recode_cue(packet: av.Packet, out) -> list[av.Packet]:
-    """One subtitle cue, decoded to its text (ASS dialogue, styling kept) and encoded for `out` at the same time."""
-    if packet.pts is None:  # a cue with no time cannot be placed
-        return []
-    cue = packet.stream.codec_context.decode2(packet)
-    lines = [rect.ass.split(b",", 8) for rect in (cue.rects if cue else ()) if isinstance(rect, AssSubtitle)]
-    if not lines:
-        return []
-    dialogue = b",".join(lines[0][:8] + [b"\\N".join(line[8] for line in lines)])  # one cue, several lines
-    encoded = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, cue.end_display_time))
-    encoded.stream = out
-    encoded.pts = encoded.dts = round(packet.pts * packet.time_base / out.time_base)
-    length = packet.duration * packet.time_base if packet.duration else Fraction(cue.end_display_time, 1000)
-    encoded.duration = round(length / out.time_base)
-    return [encoded]
