@@ -218,7 +218,9 @@ def test_mkv_whose_audio_outlasts_its_video_is_whole(data, tmp_path):
 
 
 @pytest.mark.parametrize("out,args,message", [
-    ("out.mp4", ["--preset", "veryfsat"], "cannot encode with libx264"),
+    ("out.mp4", ["--preset", "veryfsat"], "cannot encode with libx264 {'crf': '18', 'preset': 'veryfsat'} into a .mp4 "
+                                          "file (Invalid argument)"),
+    ("out.ogv", [], "into a .ogv file (Invalid argument); .ogv files take -c libvpx"),
     ("out.mp4", ["-c", "aac"], "aac encodes audio, not video"),
     ("out.mp4", ["-c", "nosuchcodec"], "unknown encoder 'nosuchcodec'"),
     ("out.mp4", ["--pix-fmt", "rgb48le"], "libx264 cannot encode rgb48le"),

@@ -319,11 +319,8 @@ class VideoWriter:
             stream = self.container.add_stream(settings.codec, rate=info.rate)
         except ValueError as exc:  # the muxer refuses the codec: H.264 into .webm
             self._discard()
-            hint = ""
-            try:  # "none" for sound-only containers (.wav); some defaults have no encoder here (.266)
-                hint = f" (its default: {av.codec.Codec(self.container.default_video_codec, 'w').name})"
-            except av.codec.codec.UnknownCodecError:
-                pass
+            own = self._default_encoder()
+            hint = f" (its default: {own})" if own else ""
             raise OutputError(f"{self.out}: a {self.out.suffix} file cannot hold {settings.codec} video; use .mp4, "
                               f".mkv or .mov, or -c with an encoder that {self.out.suffix} takes{hint}") from exc
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
@@ -346,8 +343,18 @@ class VideoWriter:
             self.container.start_encoding()
         except (av.FFmpegError, ValueError) as exc:
             self._discard()
-            raise OutputError(f"{self.out}: cannot encode with {settings.codec} "
-                              f"{stream.codec_context.options} ({_reason(exc)})") from exc
+            own = self._default_encoder()
+            hint = f"; {self.out.suffix} files take -c {own}" if own and own != settings.codec else ""
+            raise OutputError(f"{self.out}: cannot encode with {settings.codec} {stream.codec_context.options} "
+                              f"into a {self.out.suffix} file ({_reason(exc)}){hint}") from exc
+
+    def _default_encoder(self) -> Optional[str]:
+        """The encoder of the container's own video codec, or None: "none" for sound-only containers (.wav),
+        and some have no encoder in this build (.266)."""
+        try:
+            return av.codec.Codec(self.container.default_video_codec, "w").name
+        except av.codec.codec.UnknownCodecError:
+            return None
 
     def _open_side_streams(self):
         """Map every audio and subtitle stream of the input to a copy or a transcode."""
