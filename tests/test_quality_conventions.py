@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from vsr.colour import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from vsr.train.evaluate import evaluate
+from vsr.train.evaluate import evaluate, torch_y_upscaler
 from vsr.train.imresize import imresize, resize_matrix
 from vsr.train.metrics import psnr, ssim
+from vsr.weights import load_model, read_manifest, shipped_weights
 
 
 def test_upscale_x2_uses_keys_cubic_weights():
@@ -62,3 +63,14 @@ def test_bicubic_reproduces_published_set5_baselines(data, scale, published):
     result = evaluate(data / "val" / "Set5", scale)
     assert result["mean"]["bicubic"]["psnr"] == pytest.approx(published, abs=0.05)
     assert len(result["images"]) == 5
+
+
+@pytest.mark.parametrize("scale,target", [(2, 36.66), (3, 32.55), (4, 30.48)])
+def test_shipped_weights_meet_their_targets_and_manifests_on_set5(data, scale, target):
+    """ESPCN paper (x3) and SRCNN (x2, x4) on Set5; the manifest's figures are what eval measures."""
+    weights = shipped_weights(scale)
+    result = evaluate(data / "val" / "Set5", scale, torch_y_upscaler(load_model(weights, scale=scale)))
+    model, claimed = result["mean"]["model"], read_manifest(weights)["validation"]
+    assert model["psnr"] >= target
+    assert model["psnr"] == pytest.approx(claimed["psnr"], abs=0.005)
+    assert model["ssim"] == pytest.approx(claimed["ssim"], abs=0.0005)
