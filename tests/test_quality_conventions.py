@@ -58,6 +58,25 @@ def test_psnr_and_ssim_known_pairs():
     assert 0 < ssim(a + np.indices(a.shape).sum(0), noisy + np.indices(a.shape).sum(0)) < 1
 
 
+def test_ssim_is_the_mean_over_gaussian_11x11_windows_of_sigma_1_5():
+    """Wang et al.'s formula written out window by window, on textured images where the window's shape matters."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (16, 17)).astype(np.float64)
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255)
+    g = np.exp(-(np.arange(11) - 5) ** 2 / (2 * 1.5**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for i in range(a.shape[0] - 10):
+        for j in range(a.shape[1] - 10):
+            x, y = a[i:i + 11, j:j + 11], b[i:i + 11, j:j + 11]
+            mx, my = (w * x).sum(), (w * y).sum()
+            vx, vy, cxy = (w * (x - mx) ** 2).sum(), (w * (y - my) ** 2).sum(), (w * (x - mx) * (y - my)).sum()
+            values.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+    assert len(values) == 6 * 7
+    assert ssim(a, b) == pytest.approx(np.mean(values), abs=1e-9)
+
+
 @pytest.mark.parametrize("scale,published", [(2, 33.66), (3, 30.39), (4, 28.42)])
 def test_bicubic_reproduces_published_set5_baselines(data, scale, published):
     result = evaluate(data / "val" / "Set5", scale)

@@ -14,6 +14,7 @@ from vsr.cli import cli
 from vsr.models import ESPCN
 from vsr.onnx_export import export_onnx
 from vsr.errors import SettingsError, WeightsError
+from vsr.train import loop
 from vsr.train.loop import TrainConfig, choose_device, lr_at, train
 from vsr.weights import load_model, save_weights, sha256
 
@@ -36,12 +37,23 @@ def test_short_training_lowers_the_loss_and_keeps_the_best(data, tmp_path, bf16)
     assert isinstance(model, ESPCN)
 
 
-def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path):
-    # A constant learning rate makes the schedule independent of --steps, so a run cut at
-    # step 40 and resumed to 80 must land on the weights of a run that went straight to 80.
-    common = dict(steps=80, eval_every=40, warmup=0, lr_min=1e-3)
+def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    # Run b is broken off (as by Ctrl-C) one step after its checkpoint at step 40, and resumed
+    # with the same settings; on the warm-up and cosine schedule it must land on run a's weights.
+    common = dict(steps=80, eval_every=40, warmup=10)
     train(_config(data, tmp_path / "a", **common), quiet=True)
-    train(_config(data, tmp_path / "b", **{**common, "steps": 40}), quiet=True)
+
+    class BrokenOff(loop.Progress):
+        def update(self, done, extra="", force=False):
+            if done == 41:
+                raise KeyboardInterrupt
+            super().update(done, extra, force)
+
+    monkeypatch.setattr(loop, "Progress", BrokenOff)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(data, tmp_path / "b", **common), quiet=True)
+    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["step"] == 40
+    monkeypatch.undo()
     train(_config(data, tmp_path / "b", **common, workers=1), resume=True, quiet=True)
     a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)

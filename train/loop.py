@@ -91,7 +91,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
             raise SettingsError(f"{last_path} was made with other settings ({changed}); resume with the same ones")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # empty where the checkpoint came from the CPU, whose scaler is off
+            scaler.load_state_dict(ckpt["scaler"])
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
         init = ckpt.get("init")
     else:
