@@ -58,7 +58,7 @@ def test_auto_backend_says_what_it_took(data):
 
 def test_help_answers_without_importing_torch():
     """`vsr --help` and every command's --help must not wait seconds for torch to load."""
-    commands = ["", "upscale", "live", "bench", "train", "eval", "export"]
+    commands = ["", "upscale", "live", "bench", "train", "reproduce", "eval", "export"]
     code = ("import sys\nfrom vsr.cli import cli\n"
             f"for name in {commands!r}:\n"
             "    try:\n        cli.main([name, '--help'] if name else ['--help'], prog_name='vsr', standalone_mode=False)\n"

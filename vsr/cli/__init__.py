@@ -10,6 +10,7 @@ from .bench import bench_command
 from .evaluate import eval_command
 from .export import export_command
 from .live import live_command
+from .reproduce import reproduce_command
 from .train import train_command
 from .upscale import upscale_command
 
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(upscale_command)
 cli.add_command(live_command)
 cli.add_command(train_command)
+cli.add_command(reproduce_command)
 cli.add_command(eval_command)
 cli.add_command(export_command)
 cli.add_command(bench_command)

@@ -50,9 +50,9 @@ def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch,
     """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
-    Example (the shipped x3 weights):
+    Example (stage 1 of the shipped x3 weights; `vsr reproduce` runs all their stages):
       vsr train --scale 3 --data ../shared/data/train/T91 --data ../shared/data/train/BSD200 \\
-                --data ../shared/data/train/photos --val ../shared/data/val/Set5
+                --data ../shared/data/train/photos --val ../shared/data/val/Set5 --loss mse
     """
     from vsr.train.loop import TrainConfig, train
 
