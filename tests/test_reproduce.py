@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from clips import run_vsr
-from vsr.train.loop import TrainConfig
-from vsr.train.recipes import STAGES, reproduce, stage_configs
+from vsr.train import loop
+from vsr.train.loop import TrainConfig, lr_at
+from vsr.train.recipes import STAGES, reproduce, stage_runs
 from vsr.weights import load_model, read_manifest, sha256, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,46 +21,88 @@ RUNS = {
 }
 
 
+def _jsonable(cfg: TrainConfig) -> dict:
+    """As a run's best.json records its settings (lists for tuples)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _log(folder: Path) -> list[dict]:
+    return list(csv.DictReader((folder / "log.csv").open()))
+
+
+def _schedule_matches(legs: list, rows: list[dict]) -> bool:
+    """Each logged step's learning rate is what the leg that ran it schedules (the log writes lr_at(step - 1))."""
+    for row in rows:
+        step = int(row["step"])
+        cfg = next(cfg for cfg, until in legs if step <= (until or cfg.steps))
+        if row["lr"] != f"{lr_at(step - 1, cfg):.3e}":
+            return False
+    return True
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_stages_are_the_runs_that_made_the_shipped_weights(scale):
+def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
     runs = [ROOT / "train" / "checkpoints" / name for name in RUNS[scale]]
-    configs = stage_configs(scale, "../shared/data", "unused")
-    assert len(configs) == len(STAGES[scale]) == len(runs)
+    legs = stage_runs(scale, "../shared/data", "unused")
+    stages: dict[str, list] = {}  # the legs of each stage, by its folder
+    for cfg, until in legs:
+        stages.setdefault(cfg.out, []).append((cfg, until))
+    assert len(STAGES[scale]) == len(runs) == len(stages)
     where = {"out", "init", "device"}  # where a run wrote, what it started from, and "auto" that chose the CPU
-    for cfg, run in zip(configs, runs):
+    for run, stage in zip(runs, stages.values()):
         ran = {**_jsonable(TrainConfig()), **json.loads((run / "best.json").read_text())["train_config"]}
-        wanted = {k: v for k, v in _jsonable(cfg).items() if k not in where}
+        wanted = {k: v for k, v in _jsonable(stage[-1][0]).items() if k not in where}
         assert wanted == {k: ran[k] for k in wanted}, run.name
+        assert _schedule_matches(stage, _log(run)), run.name
     for before, after in zip(runs, runs[1:]):
         assert read_manifest(after / "best.pt")["init"]["sha256"] == sha256(before / "best.pt"), after.name
     shipped = read_manifest(shipped_weights(scale))
     assert shipped["sha256"] == sha256(runs[-1] / "best.pt")
     assert shipped["reproduce"] == f"vsr reproduce --scale {scale} --data-root ../shared/data"
-    assert shipped["stages"]["count"] == len(runs)
-    assert shipped["stages"]["steps"] == sum(read_manifest(run / "best.pt")["steps"] for run in runs)
+    chain = [read_manifest(run / "best.pt") for run in runs]
+    assert shipped["stages"] == {"count": len(runs), "steps": sum(m["steps"] for m in chain),
+                                 "train_wall_s": round(sum(m["train_wall_s"] for m in chain), 1)}
 
 
-def _jsonable(cfg: TrainConfig) -> dict:
-    """As a run's best.json records its settings (lists for tuples); settings newer than a run take their defaults."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+def test_a_stage_2_without_its_switch_of_schedule_would_not_match_its_log():
+    """The check above can fail: stage 2 of x3 as one 400,000-step schedule is not what ran."""
+    cfg, _ = stage_runs(3, "../shared/data", "unused")[2]
+    assert not _schedule_matches([(cfg, None)], _log(ROOT / "train" / "checkpoints" / "espcn_x3_t91"))
 
 
-def test_reproduce_trains_each_stage_from_the_last_and_passes_over_finished_ones(data, tmp_path):
-    short = dict(data=(str(data / "train" / "T91"),), steps=20, eval_every=10, warmup=5)
-    configs = [dataclasses.replace(cfg, **short) for cfg in stage_configs(4, data, tmp_path / "runs")[:2]]
+def test_reproduce_trains_each_stage_from_the_last_resumes_and_passes_over(data, tmp_path, monkeypatch):
+    # x4's first two stages, cut short: stage 1 to step 20; stage 2 on a 40-step schedule to
+    # step 10, then on a 20-step one; broken off at step 11 and run again, then run once more.
+    legs = stage_runs(4, data, tmp_path / "runs")[:3]
+    short = [(20, None), (40, 10), (20, None)]
+    legs = [(dataclasses.replace(cfg, data=(str(data / "train" / "T91"),), steps=steps, eval_every=10, warmup=5), until)
+            for (cfg, _), (steps, until) in zip(legs, short)]
     dest = tmp_path / "espcn_x4.pt"
-    manifest = reproduce(configs, dest, "the command", quiet=True)
-    first, second = (Path(cfg.out) for cfg in configs)
+
+    class BrokenOff(loop.Progress):
+        def update(self, done, extra="", force=False):
+            if self.first == 10 and done == 11:
+                raise KeyboardInterrupt
+            super().update(done, extra, force)
+
+    monkeypatch.setattr(loop, "Progress", BrokenOff)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(legs, dest, "the command", quiet=True)
+    monkeypatch.undo()
+    manifest = reproduce(legs, dest, "the command", quiet=True)
+
+    first, second = Path(legs[0][0].out), Path(legs[-1][0].out)
+    assert [int(r["step"]) for r in _log(second)] == [10, 20] and _schedule_matches(legs[1:], _log(second))
     assert read_manifest(second / "best.pt")["init"]["sha256"] == sha256(first / "best.pt")
     assert sha256(dest) == sha256(second / "best.pt") and load_model(dest, scale=4)
     assert read_manifest(dest) == manifest and manifest["reproduce"] == "the command"
-    assert manifest["stages"]["count"] == 2
-    assert manifest["stages"]["steps"] == read_manifest(first / "best.pt")["steps"] + manifest["steps"]
+    chain = [read_manifest(first / "best.pt"), manifest]
+    assert manifest["stages"] == {"count": 2, "steps": sum(m["steps"] for m in chain),
+                                  "train_wall_s": round(sum(m["train_wall_s"] for m in chain), 1)}
 
-    logs = [(Path(cfg.out) / "log.csv").read_text() for cfg in configs]
-    assert [len(list(csv.DictReader(log.splitlines()))) for log in logs] == [2, 2]
-    assert reproduce(configs, dest, "the command", quiet=True) == manifest
-    assert [(Path(cfg.out) / "log.csv").read_text() for cfg in configs] == logs
+    logs = [(folder / "log.csv").read_text() for folder in (first, second)]
+    assert reproduce(legs, dest, "the command", quiet=True) == manifest
+    assert [(folder / "log.csv").read_text() for folder in (first, second)] == logs
 
 
 def test_reproduce_names_missing_data_in_one_line(tmp_path):

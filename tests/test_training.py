@@ -62,6 +62,20 @@ def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, mon
         assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
 
 
+def test_resume_may_lengthen_the_run(data, tmp_path):
+    # A constant learning rate makes the schedule independent of --steps, so a run that ended
+    # at step 40 and is resumed to 80 must land on the weights of a run that went straight to 80.
+    common = dict(steps=80, eval_every=40, warmup=0, lr_min=1e-3)
+    train(_config(data, tmp_path / "a", **common), quiet=True)
+    train(_config(data, tmp_path / "b", **{**common, "steps": 40}), quiet=True)
+    train(_config(data, tmp_path / "b", **common), resume=True, quiet=True)
+    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
+    assert b["step"] == a["step"] == 80
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+
+
 def test_resume_refuses_other_settings(data, tmp_path):
     train(_config(data, tmp_path, steps=20, eval_every=20), quiet=True)
     with pytest.raises(SettingsError, match=r"other settings \(loss\)"):

@@ -56,9 +56,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
-def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: int | None = None) -> dict:
     """Train to cfg.steps, keeping the best validation weights as out/best.pt; returns its manifest
-    (or just the best PSNR, where a resumed run found nothing better than the checkpoint had)."""
+    (or just the best PSNR, where a resumed run found nothing better than the checkpoint had).
+
+    `until` stops the run at that step, a multiple of eval_every, as if broken off just after
+    its checkpoint there; the learning rate follows cfg.steps' schedule all the same.
+    """
+    if until is not None and until % cfg.eval_every:
+        raise ValueError(f"until={until} is not a checkpoint step (a multiple of eval_every={cfg.eval_every})")
     device = choose_device(cfg, torch.cuda.is_available())
     out = Path(cfg.out)
     if cfg.init and Path(cfg.init).resolve().parent == out.resolve():
@@ -100,7 +106,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False) -> dict:
 
     pairs = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
     dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
-    batches = BatchSampler(range(step * cfg.batch, cfg.steps * cfg.batch), cfg.batch, drop_last=True)
+    end = min(until or cfg.steps, cfg.steps)
+    batches = BatchSampler(range(step * cfg.batch, end * cfg.batch), cfg.batch, drop_last=True)
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, pin_memory=amp)
 

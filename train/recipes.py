@@ -1,11 +1,16 @@
 """`vsr reproduce`: the training stages that made each shipped weight file, run in order."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
 import shutil
 from pathlib import Path
+from typing import Optional
 
-from vsr.errors import SettingsError
+import torch
+
+from vsr.errors import SettingsError, WeightsError
 from vsr.weights import sha256
 from .loop import TrainConfig, train
 
@@ -17,39 +22,60 @@ FROM_SCRATCH = dict(data=("T91", "BSD200", "photos"), steps=60_000)
 # Every later stage fine-tunes the one before on T91, the ESPCN paper's training set.
 ON_T91 = dict(data=("T91",), batch=16, bf16=True, eval_every=5000)
 
+# Stage 2 of each file began on a 450,000-step schedule and was resumed at the step given
+# with 400,000 steps (to fit the session); "begun_as" replays that switch.
 STAGES = {
-    2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000}, {**ON_T91, "lr": 1e-4, "steps": 120_000}],
-    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000}],
-    4: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000}, {**ON_T91, "lr": 2e-4, "steps": 420_000},
-        {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}],
+    2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)},
+        {**ON_T91, "lr": 1e-4, "steps": 120_000}],
+    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)}],
+    4: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 195_000)},
+        {**ON_T91, "lr": 2e-4, "steps": 420_000}, {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}],
 }
 
+Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
 
-def stage_configs(scale: int, data_root: str | Path, out: str | Path) -> list[TrainConfig]:
-    """STAGES[scale] as TrainConfigs: data under data_root (train/*, val/Set5), runs under out,
-    each stage starting from the best weights of the one before."""
-    data_root, configs = Path(data_root), []
+
+def stage_runs(scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
+    """STAGES[scale] as the runs that replay it: data under data_root (train/*, val/Set5), stage N
+    in out/espcn_xS_stageN, starting from the best weights of the stage before; a stage that
+    switched schedules is two runs in one folder, the first stopped where the switch was."""
+    data_root, runs, init = Path(data_root), [], ""
     for i, stage in enumerate(STAGES[scale], 1):
-        settings = {**COMMON, **stage, "data": tuple(str(data_root / "train" / d) for d in stage["data"])}
-        configs.append(TrainConfig(scale=scale, val=str(data_root / "val" / "Set5"),
-                                   out=str(Path(out) / f"espcn_x{scale}_stage{i}"),
-                                   init=str(Path(configs[-1].out) / "best.pt") if configs else "", **settings))
-    return configs
+        settings = {k: v for k, v in stage.items() if k != "begun_as"}
+        settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
+        cfg = TrainConfig(scale=scale, val=str(data_root / "val" / "Set5"), out=str(Path(out) / f"espcn_x{scale}_stage{i}"),
+                          init=init, **{**COMMON, **settings})
+        if "begun_as" in stage:
+            steps, switched_at = stage["begun_as"]
+            runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
+        runs.append((cfg, None))
+        init = str(Path(cfg.out) / "best.pt")
+    return runs
 
 
-def reproduce(configs: list[TrainConfig], dest: str | Path, command: str, quiet: bool = False) -> dict:
-    """Train the stages in order, resuming one that was broken off and passing over one that
-    finished; then ship the last stage's best weights as dest, with `command` as the way to
+def reproduce_shipped(scale: int, data_root: str | Path, out: str | Path, quiet: bool = False) -> tuple[Path, dict]:
+    """Train the shipped weights for scale again under out; returns where they are and their manifest."""
+    dest = Path(out) / f"espcn_x{scale}.pt"
+    command = shlex.join(["vsr", "reproduce", "--scale", str(scale), "--data-root", str(data_root)])
+    return dest, reproduce(stage_runs(scale, data_root, out), dest, command, quiet=quiet)
+
+
+def reproduce(runs: list[Leg], dest: str | Path, command: str, quiet: bool = False) -> dict:
+    """Train the runs in order, resuming one that was broken off and passing over one that
+    finished; then ship the last one's best weights as dest, with `command` as the way to
     reproduce them."""
-    missing = sorted({p for cfg in configs for p in (*cfg.data, cfg.val) if not Path(p).is_dir()})
+    missing = sorted({p for cfg, _ in runs for p in (*cfg.data, cfg.val) if not Path(p).is_dir()})
     if missing:
         raise SettingsError(f"no such data folder: {', '.join(missing)}")
-    for i, cfg in enumerate(configs, 1):
-        resume = (Path(cfg.out) / "last.pt").exists()
+    for cfg, until in runs:
+        last = Path(cfg.out) / "last.pt"
+        done = torch.load(last, map_location="cpu", weights_only=True)["step"] if last.exists() else 0
+        if done >= (until or cfg.steps):
+            continue
         if not quiet:
-            print(f"stage {i}/{len(configs)}: {'resuming ' if resume else ''}{cfg.out}", flush=True)
-        train(cfg, resume=resume, quiet=quiet)
-    return ship(Path(configs[-1].out) / "best.pt", dest, command)
+            print(f"{cfg.out}: {f'from step {done} ' if done else ''}to step {until or cfg.steps}", flush=True)
+        train(cfg, resume=done > 0, quiet=quiet, until=until)
+    return ship(Path(runs[-1][0].out) / "best.pt", dest, command)
 
 
 def ship(best: str | Path, dest: str | Path, command: str) -> dict:
@@ -58,9 +84,11 @@ def ship(best: str | Path, dest: str | Path, command: str) -> dict:
     best, dest = Path(best), Path(dest)
     manifest = json.loads(best.with_suffix(".json").read_text())
     if manifest["sha256"] != sha256(best):
-        raise SettingsError(f"{best}: its SHA-256 differs from {best.with_suffix('.json').name}")
+        raise WeightsError(f"{best}: damaged (its SHA-256 differs from {best.with_suffix('.json').name})")
     chain, record = [], manifest
     while record:
+        if "steps" not in record or "train_wall_s" not in record:
+            raise WeightsError(f"{best}: started from {record['weights']}, which has no manifest to count its steps")
         chain.append(record)
         record = record.get("init")
     manifest["stages"] = {"count": len(chain), "steps": sum(r["steps"] for r in chain),

@@ -1,8 +1,7 @@
-"""`vsr reproduce`: --scale and folders -> the shipped stages -> vsr.train.recipes.reproduce."""
+"""`vsr reproduce`: --scale and folders -> vsr.train.recipes.reproduce_shipped."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -21,9 +20,7 @@ def reproduce_command(scale, data_root, out, quiet) -> None:
     record; on the CPU as they were made, so hours per scale. Run it again after a stop and
     it resumes where it was (finished stages are passed over).
     """
-    from vsr.train.recipes import reproduce, stage_configs
+    from vsr.train.recipes import reproduce_shipped
 
-    dest = Path(out) / f"espcn_x{scale}.pt"
-    manifest = reproduce(stage_configs(scale, data_root, out), dest,
-                         f"vsr reproduce --scale {scale} --data-root {data_root}", quiet=quiet)
+    dest, manifest = reproduce_shipped(scale, data_root, out, quiet=quiet)
     click.echo(json.dumps({"weights": str(dest), "validation": manifest["validation"], "stages": manifest["stages"]}))
