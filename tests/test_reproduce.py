@@ -15,8 +15,8 @@ from vsr.weights import load_model, read_manifest, sha256, shipped_weights
 ROOT = Path(__file__).resolve().parents[1]
 # The committed run folders of each shipped file's stages, first to last (README, "Shipped weights").
 RUNS = {
-    2: ["espcn_x2", "espcn_x2_t91", "espcn_x2_stage3"],
-    3: ["espcn_x3", "espcn_x3_t91"],
+    2: ["espcn_x2", "espcn_x2_t91", "espcn_x2_stage3", "espcn_x2_stage4"],
+    3: ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
     4: ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
 }
 

@@ -23,13 +23,15 @@ FROM_SCRATCH = dict(data=("T91", "BSD200", "photos"), steps=60_000)
 ON_T91 = dict(data=("T91",), batch=16, bf16=True, eval_every=5000)
 
 # Stage 2 of each file began on a 450,000-step schedule and was resumed at the step given
-# with 400,000 steps (to fit the session); "begun_as" replays that switch.
+# with 400,000 steps (to fit the session); "begun_as" replays that switch. The last stage of
+# each is a new cosine decay from 3e-4 with another seed, so that its crops are new.
+LAST = {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}
 STAGES = {
     2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)},
-        {**ON_T91, "lr": 1e-4, "steps": 120_000}],
-    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)}],
+        {**ON_T91, "lr": 1e-4, "steps": 120_000}, LAST],
+    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)}, LAST],
     4: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 195_000)},
-        {**ON_T91, "lr": 2e-4, "steps": 420_000}, {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}],
+        {**ON_T91, "lr": 2e-4, "steps": 420_000}, LAST],
 }
 
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
