@@ -8,7 +8,7 @@ import pytest
 
 from clips import run_vsr
 from vsr.train import loop
-from vsr.train.loop import TrainConfig, lr_at
+from vsr.train.loop import complete_record, config_record, lr_at
 from vsr.train.recipes import STAGES, reproduce, stage_runs
 from vsr.weights import load_model, read_manifest, sha256, shipped_weights
 
@@ -19,11 +19,6 @@ RUNS = {
     3: ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
     4: ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
 }
-
-
-def _jsonable(cfg: TrainConfig) -> dict:
-    """As a run's best.json records its settings (lists for tuples)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def _log(folder: Path) -> list[dict]:
@@ -50,8 +45,8 @@ def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
     assert len(STAGES[scale]) == len(runs) == len(stages)
     where = {"out", "init", "device"}  # where a run wrote, what it started from, and "auto" that chose the CPU
     for run, stage in zip(runs, stages.values()):
-        ran = {**_jsonable(TrainConfig()), **json.loads((run / "best.json").read_text())["train_config"]}
-        wanted = {k: v for k, v in _jsonable(stage[-1][0]).items() if k not in where}
+        ran = complete_record(json.loads((run / "best.json").read_text())["train_config"])
+        wanted = {k: v for k, v in config_record(stage[-1][0]).items() if k not in where}
         assert wanted == {k: ran[k] for k in wanted}, run.name
         assert _schedule_matches(stage, _log(run)), run.name
     for before, after in zip(runs, runs[1:]):

@@ -37,6 +37,14 @@ def test_short_training_lowers_the_loss_and_keeps_the_best(data, tmp_path, bf16)
     assert isinstance(model, ESPCN)
 
 
+def _assert_same_last_weights(a_dir, b_dir, step: int) -> None:
+    a = torch.load(a_dir / "run" / "last.pt", weights_only=True)
+    b = torch.load(b_dir / "run" / "last.pt", weights_only=True)
+    assert b["step"] == a["step"] == step
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+
+
 def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, monkeypatch):
     # Run b is broken off (as by Ctrl-C) one step after its checkpoint at step 40, and resumed
     # with the same settings; on the warm-up and cosine schedule it must land on run a's weights.
@@ -55,11 +63,7 @@ def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, mon
     assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["step"] == 40
     monkeypatch.undo()
     train(_config(data, tmp_path / "b", **common, workers=1), resume=True, quiet=True)
-    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
-    assert b["step"] == a["step"] == 80
-    for name, tensor in a["model"].items():
-        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    _assert_same_last_weights(tmp_path / "a", tmp_path / "b", step=80)
 
 
 def test_resume_may_lengthen_the_run(data, tmp_path):
@@ -69,11 +73,7 @@ def test_resume_may_lengthen_the_run(data, tmp_path):
     train(_config(data, tmp_path / "a", **common), quiet=True)
     train(_config(data, tmp_path / "b", **{**common, "steps": 40}), quiet=True)
     train(_config(data, tmp_path / "b", **common), resume=True, quiet=True)
-    a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
-    assert b["step"] == a["step"] == 80
-    for name, tensor in a["model"].items():
-        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    _assert_same_last_weights(tmp_path / "a", tmp_path / "b", step=80)
 
 
 def test_resume_refuses_other_settings(data, tmp_path):

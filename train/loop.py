@@ -90,8 +90,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         # so may how the run is executed; anything that changes what is computed may not.
         # --init only chose the first weights, which the checkpoint has long replaced.
         free = {"steps", "workers", "threads", "device", "out", "init"}
-        older = {**_jsonable(TrainConfig()), **ckpt["config"]}  # settings added since take their defaults
-        saved, now = ({k: v for k, v in c.items() if k not in free} for c in (older, _jsonable(cfg)))
+        older = complete_record(ckpt["config"])
+        saved, now = ({k: v for k, v in c.items() if k not in free} for c in (older, config_record(cfg)))
         if saved != now:
             changed = ", ".join(sorted(k for k in now if saved.get(k) != now[k]))
             raise SettingsError(f"{last_path} was made with other settings ({changed}); resume with the same ones")
@@ -149,7 +149,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
                 manifest = _manifest(cfg, step, wall, device, scores, init)
                 save_weights(model, cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "step": step, "best_psnr": best, "wall_s": wall, "config": _jsonable(cfg), "init": init}
+                    "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)
@@ -183,8 +183,14 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
             **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}
 
 
-def _jsonable(cfg: TrainConfig) -> dict:
+def config_record(cfg: TrainConfig) -> dict:
+    """cfg as checkpoints and manifests record it (JSON types: lists for tuples)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def complete_record(record: dict) -> dict:
+    """A recorded config made whole: settings added since it was written take their defaults."""
+    return {**config_record(TrainConfig()), **record}
 
 
 def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dict, init: dict | None) -> dict:
@@ -203,6 +209,6 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dic
                        "ssim": round(scores["model"]["ssim"], 4),
                        "bicubic_psnr": round(scores["bicubic"]["psnr"], 3)},
         "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
-        "train_config": _jsonable(cfg),
+        "train_config": config_record(cfg),
         "init": init,
     }

@@ -45,8 +45,8 @@ def stage_runs(scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
     for i, stage in enumerate(STAGES[scale], 1):
         settings = {k: v for k, v in stage.items() if k != "begun_as"}
         settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
-        cfg = TrainConfig(scale=scale, val=str(data_root / "val" / "Set5"), out=str(Path(out) / f"espcn_x{scale}_stage{i}"),
-                          init=init, **{**COMMON, **settings})
+        cfg = TrainConfig(scale=scale, val=str(data_root / "val" / "Set5"),
+                          out=str(Path(out) / f"espcn_x{scale}_stage{i}"), init=init, **{**COMMON, **settings})
         if "begun_as" in stage:
             steps, switched_at = stage["begun_as"]
             runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
@@ -72,10 +72,11 @@ def reproduce(runs: list[Leg], dest: str | Path, command: str, quiet: bool = Fal
     for cfg, until in runs:
         last = Path(cfg.out) / "last.pt"
         done = torch.load(last, map_location="cpu", weights_only=True)["step"] if last.exists() else 0
-        if done >= (until or cfg.steps):
+        stop = until or cfg.steps
+        if done >= stop:
             continue
         if not quiet:
-            print(f"{cfg.out}: {f'from step {done} ' if done else ''}to step {until or cfg.steps}", flush=True)
+            print(f"{cfg.out}: {f'from step {done} ' if done else ''}to step {stop}", flush=True)
         train(cfg, resume=done > 0, quiet=quiet, until=until)
     return ship(Path(runs[-1][0].out) / "best.pt", dest, command)
 
