@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader
 
 from vsr import machine
 from vsr.errors import BackendUnavailable, SettingsError
-from vsr.models import build_model
+from vsr.models import build_training_model, deploy_form
 from vsr.progress import Progress
 from vsr.weights import load_model, read_manifest, save_weights, sha256
 from .data import PatchDataset, load_y_pairs
@@ -74,7 +74,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model_config = {"channels": list(cfg.channels)}
-    model = build_model(cfg.model, cfg.scale, **model_config).to(device)
+    model = build_training_model(cfg.model, cfg.scale, **model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     amp = device == "cuda"  # float16 mixed precision on the GPU; bfloat16 on the CPU only if asked
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -147,7 +147,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             if psnr > best:
                 best = psnr
                 manifest = _manifest(cfg, step, wall, device, scores, init)
-                save_weights(model, cfg.model, model_config, out / "best.pt", manifest)
+                save_weights(deploy_form(model), cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                     "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")

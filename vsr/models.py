@@ -1,9 +1,16 @@
-"""Y-channel super-resolution networks: one definition shared by the runtime and the trainer."""
+"""Y-channel super-resolution networks: one definition shared by the runtime and the trainer.
+
+Two families. ESPCN (the seed's reference) trains and runs as it is. The plain chain runs
+as a stack of 3x3 convolutions, but trains in a re-parameterised form (ECBSR, Zhang et al.
+2021): each convolution is a sum of linear branches that `fold()` turns into one kernel.
+Only the folded form is saved, exported and run.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -30,9 +37,147 @@ class ESPCN(nn.Module):
         return self.body(y)
 
 
-MODELS = {"espcn": ESPCN}
+class PlainChain(nn.Module):
+    """3x3 convolutions with ReLU in low resolution, a tail to scale^2 channels, the input
+    pixel added to each of its scale^2 sub-pixels (image-space residual, ABPN), pixel shuffle.
+
+    `channels` gives the width of each hidden layer: (16,) * 5 is a head and 4 body layers of
+    16. ReLU, not PReLU: OpenVINO fuses it into the convolution, and PReLU took 1.8x the time.
+    """
+
+    def __init__(self, scale: int, channels: Sequence[int] = (16,) * 5):
+        super().__init__()
+        widths = [1, *channels, scale * scale]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            if i < len(channels):
+                layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+        self.shuffle = nn.PixelShuffle(scale)
+        self.scale = scale
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.body(y) + y)
+
+
+# Fixed edge filters of the ECB block: each scaled per channel by a learnt factor.
+EDGE_FILTERS = torch.tensor([
+    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],  # Sobel, x
+    [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]],  # Sobel, y
+    [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]],  # Laplacian
+])
+
+
+def fold_1x1_3x3(w1: torch.Tensor, b1: torch.Tensor, w3: torch.Tensor, b3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1x1 convolution followed by a 3x3 one, as one 3x3 kernel and bias.
+
+    Exact where the 3x3 sees the 1x1's output padded with its bias, which is what a
+    zero-padded input gives after the 1x1; the training form is defined that way.
+    """
+    weight = torch.einsum("omhw,mi->oihw", w3, w1[:, :, 0, 0])
+    bias = b3 + torch.einsum("omhw,m->o", w3, b1)
+    return weight, bias
+
+
+def depthwise_as_full(kernels: torch.Tensor) -> torch.Tensor:
+    """Per-channel 3x3 kernels (C, 3, 3) as the full (C, C, 3, 3) kernel that does the same."""
+    eye = torch.eye(kernels.shape[0], dtype=kernels.dtype, device=kernels.device)
+    return eye[:, :, None, None] * kernels[:, None]
+
+
+class RepConv3x3(nn.Module):
+    """The training form of one 3x3 convolution (ECB): the sum of a 3x3 convolution, a
+    1x1 expansion to `expand` x c_out channels followed by a 3x3, a 1x1 followed by each
+    fixed edge filter with learnt per-channel scales, and (where c_in == c_out) identity.
+
+    All branches are linear, so they fold into one 3x3 kernel; `forward` convolves with the
+    folded kernel, which gives the branches' gradients at the cost of one convolution.
+    """
+
+    def __init__(self, c_in: int, c_out: int, expand: int = 2):
+        super().__init__()
+        self.c_in, self.c_out = c_in, c_out
+        self.conv3 = nn.Conv2d(c_in, c_out, 3)
+        self.expand1 = nn.Conv2d(c_in, expand * c_out, 1)
+        self.expand3 = nn.Conv2d(expand * c_out, c_out, 3)
+        n = len(EDGE_FILTERS)
+        self.edge1 = nn.ModuleList(nn.Conv2d(c_in, c_out, 1) for _ in range(n))
+        self.edge_scale = nn.Parameter(torch.randn(n, c_out) * 1e-3)
+        self.edge_bias = nn.Parameter(torch.randn(n, c_out) * 1e-3)
+        self.register_buffer("edge_filters", EDGE_FILTERS.clone(), persistent=False)
+
+    def fold(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The one 3x3 kernel (c_out, c_in, 3, 3) and bias (c_out,) equal to all branches."""
+        weight, bias = self.conv3.weight, self.conv3.bias
+        w, b = fold_1x1_3x3(self.expand1.weight, self.expand1.bias, self.expand3.weight, self.expand3.bias)
+        weight, bias = weight + w, bias + b
+        for conv1, scale, edge_bias, edge in zip(self.edge1, self.edge_scale, self.edge_bias, self.edge_filters):
+            w3 = depthwise_as_full(scale[:, None, None] * edge)
+            w, b = fold_1x1_3x3(conv1.weight, conv1.bias, w3, edge_bias)
+            weight, bias = weight + w, bias + b
+        if self.c_in == self.c_out:
+            identity = torch.zeros_like(weight)
+            identity[:, :, 1, 1] = torch.eye(self.c_out, dtype=weight.dtype, device=weight.device)
+            weight = weight + identity
+        return weight, bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.fold()
+        return F.conv2d(x, weight, bias, padding=1)
+
+
+class RepPlainChain(nn.Module):
+    """The training form of PlainChain: each convolution a RepConv3x3. `fold()` gives the
+    PlainChain that is saved and run; the two compute the same function."""
+
+    def __init__(self, scale: int, channels: Sequence[int] = (16,) * 5):
+        super().__init__()
+        widths = [1, *channels, scale * scale]
+        self.convs = nn.ModuleList(RepConv3x3(c_in, c_out) for c_in, c_out in zip(widths, widths[1:]))
+        self.shuffle = nn.PixelShuffle(scale)
+        self.scale, self.channels = scale, tuple(channels)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        x = y
+        for conv in self.convs[:-1]:
+            x = F.relu(conv(x))
+        return self.shuffle(self.convs[-1](x) + y)
+
+    @torch.no_grad()
+    def fold(self) -> PlainChain:
+        """The deploy form: the same network as plain 3x3 convolutions."""
+        plain = PlainChain(self.scale, self.channels)
+        convs = [m for m in plain.body if isinstance(m, nn.Conv2d)]
+        for conv, rep in zip(convs, self.convs):
+            weight, bias = rep.fold()
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
+        return plain.eval()
+
+
+# What a weights file can hold: the forms that are saved and run.
+MODELS = {"espcn": ESPCN, "plain": PlainChain}
+# Models that train in another form than they run in; its fold() gives the form that runs.
+TRAINING_FORMS = {"plain": RepPlainChain}
 
 
 def build_model(name: str, scale: int, **config) -> nn.Module:
     """Build a model by its name in MODELS with its settings (channels, first_kernel)."""
     return MODELS[name](scale, **config)
+
+
+def build_training_model(name: str, scale: int, **config) -> nn.Module:
+    """The form of model `name` that trains: its training form where it has one."""
+    return TRAINING_FORMS.get(name, MODELS[name])(scale, **config)
+
+
+def deploy_form(model: nn.Module) -> nn.Module:
+    """The form of a trained model that is saved and run (folded where it was re-parameterised)."""
+    return model.fold() if isinstance(model, tuple(TRAINING_FORMS.values())) else model
+
+
+def multiply_adds_per_pixel(model: nn.Module) -> int:
+    """Multiply-adds per input (low-resolution) pixel of the convolutions in the run form."""
+    return sum(m.in_channels // m.groups * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+               for m in model.modules() if isinstance(m, nn.Conv2d))

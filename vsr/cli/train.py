@@ -25,6 +25,9 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
 @click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
+@click.option("--model", type=click.Choice(["espcn", "plain"]), default="espcn", show_default=True,
+              help="Architecture: ESPCN (tanh, 5x5 head) or the plain chain of 3x3 convolutions with ReLU and an "
+                   "image-space residual, trained with re-parameterised branches and saved folded.")
 @click.option("--channels", default="64,32", show_default=True, callback=_widths,
               help="Hidden widths, comma-separated; the count is the depth.")
 @click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
@@ -45,7 +48,7 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "Not needed on --resume.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
+def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
                   workers, threads, device, bf16, init, resume, quiet) -> None:
     """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
@@ -56,7 +59,7 @@ def train_command(scale, data, val, out, channels, loss, steps, batch, lr_patch,
     """
     from vsr.train.loop import TrainConfig, train
 
-    cfg = TrainConfig(scale=scale, channels=channels, data=tuple(data), val=val,
+    cfg = TrainConfig(scale=scale, model=model, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
                       bf16=bf16, init=init or "")

@@ -1,0 +1,73 @@
+"""The plain chain: its training form (re-parameterised branches) folds into the form that runs."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vsr.colour import rgb_to_y
+from vsr.images import image_files, read_rgb
+from vsr.models import EDGE_FILTERS, ESPCN, PlainChain, RepConv3x3, RepPlainChain, multiply_adds_per_pixel
+
+
+def _set5_y(data) -> list[torch.Tensor]:
+    return [torch.from_numpy((rgb_to_y(read_rgb(p)) / 255).astype(np.float32))[None, None]
+            for p in image_files(data / "val" / "Set5")]
+
+
+def _scrambled(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Every parameter random and of some size, so that no branch hides behind a small init."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    return module
+
+
+def _bias_padded(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    b = bias[None, :, None, None]
+    return F.pad(x - b, (1, 1, 1, 1)) + b
+
+
+def _branches_one_by_one(rep: RepConv3x3, x: torch.Tensor) -> torch.Tensor:
+    """The ECB block as its paper draws it: every branch computed on its own and summed."""
+    out = F.conv2d(F.pad(x, (1, 1, 1, 1)), rep.conv3.weight, rep.conv3.bias)
+    mid = rep.expand1(x)
+    out = out + F.conv2d(_bias_padded(mid, rep.expand1.bias), rep.expand3.weight, rep.expand3.bias)
+    for conv1, scale, bias, edge in zip(rep.edge1, rep.edge_scale, rep.edge_bias, EDGE_FILTERS):
+        mid = conv1(x)
+        kernels = (scale[:, None, None] * edge)[:, None]
+        out = out + F.conv2d(_bias_padded(mid, conv1.bias), kernels, bias, groups=rep.c_out)
+    return out + x if rep.c_in == rep.c_out else out
+
+
+@pytest.mark.parametrize("c_in,c_out", [(1, 8), (8, 8), (16, 9)], ids=["head", "body", "tail"])
+def test_a_folded_block_equals_the_sum_of_its_branches(data, c_in, c_out):
+    rep = _scrambled(RepConv3x3(c_in, c_out))
+    y = _set5_y(data)[0][..., :96, :128]
+    x = y.repeat(1, c_in, 1, 1) * torch.linspace(0.5, 1.5, c_in)[None, :, None, None]
+    with torch.no_grad():
+        assert torch.allclose(rep(x), _branches_one_by_one(rep, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("scale,channels", [(2, (8,) * 5), (3, (16,) * 5), (4, (8,) * 3)])
+def test_the_folded_network_equals_the_training_network_on_real_images(data, scale, channels):
+    training = _scrambled(RepPlainChain(scale, channels), seed=scale).eval()
+    folded = training.fold()
+    assert isinstance(folded, PlainChain)
+    with torch.no_grad():
+        for y in _set5_y(data):
+            assert (training(y) - folded(y)).abs().max() < 1e-5
+
+
+def test_the_image_space_residual_passes_the_input_through_every_sub_pixel():
+    net = PlainChain(3, (8,) * 2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        y = torch.rand(1, 1, 10, 12)
+        assert torch.equal(net(y), F.interpolate(y, scale_factor=3, mode="nearest"))
+
+
+def test_multiply_adds_count_every_convolution():
+    assert multiply_adds_per_pixel(ESPCN(3)) == 5 * 5 * 64 + 3 * 3 * 64 * 32 + 3 * 3 * 32 * 9
+    assert multiply_adds_per_pixel(PlainChain(3, (16,) * 5)) == 9 * 16 + 4 * 9 * 16 * 16 + 9 * 16 * 9
