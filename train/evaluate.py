@@ -26,6 +26,11 @@ def torch_y_upscaler(model: torch.nn.Module, device: str = "cpu") -> YUpscaler:
     return run
 
 
+def backend_y_upscaler(backend) -> YUpscaler:
+    """Wrap a loaded backend (vsr.backends) as a function like torch_y_upscaler's."""
+    return lambda y: backend.run(np.ascontiguousarray(y, dtype=np.float32)[None, None])[0, 0]
+
+
 def _scores(sr_y: np.ndarray, hr_y: np.ndarray, scale: int) -> dict:
     a, b = shave(sr_y, scale), shave(hr_y, scale)
     return {"psnr": psnr(a, b), "ssim": ssim(a, b)}

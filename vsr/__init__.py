@@ -1,6 +1,6 @@
 """vsr: real-time video super-resolution on the luma channel.
 
-    from vsr import Upscaler, UpscaleSettings, upscale_path
+    from vsr import ModelSettings, Upscaler, UpscaleSettings, upscale_path
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import cv2  # noqa: F401  isort: skip
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
     from .pipeline import UpscaleSettings, upscale_path
-    from .upscaler import Upscaler
+    from .upscaler import ModelSettings, Upscaler
 
-__all__ = ["Upscaler", "UpscaleSettings", "upscale_path"]
-_HOME = {"Upscaler": ".upscaler", "UpscaleSettings": ".pipeline", "upscale_path": ".pipeline"}
+__all__ = ["ModelSettings", "Upscaler", "UpscaleSettings", "upscale_path"]
+_HOME = {"ModelSettings": ".upscaler", "Upscaler": ".upscaler", "UpscaleSettings": ".pipeline",
+         "upscale_path": ".pipeline"}
 
 
 def __getattr__(name: str):

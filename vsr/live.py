@@ -21,11 +21,15 @@ import numpy as np
 
 from .errors import InputError, OutputError
 from .media import check_output, temporary_path
-from .upscaler import Upscaler
+from .target_fps import model_for_fps
+from .upscaler import ModelSettings, Upscaler
 
 WINDOW = "vsr live"
 KEYS = "q/Esc quit, space toggles compare, s saves a PNG snapshot"
 MS = Fraction(1, 1000)
+# With a target frame rate, the share of each frame's time the network may take; colour
+# conversion, chroma and drawing take the rest. NOTE_SHARE
+NETWORK_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,9 @@ class LiveSettings:
     """Everything `vsr live` decides."""
 
     source: str = "0"  # camera index, device path, video file or stream URL
-    scale: int = 3
-    weights: Optional[str] = None
-    backend: str = "auto"
-    threads: int = 0
+    network: ModelSettings = field(default_factory=ModelSettings)
+    # Choose the model that holds this rate (0: the source's own); None: network.model as it is.
+    target_fps: Optional[float] = 0
     compare: bool = False
     record: Optional[str] = None
     window: bool = True
@@ -196,8 +199,14 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
     if settings.record:
         check_output(Path(settings.record), [Path(settings.source)], settings.overwrite)
     capture, is_file = open_source(settings.source)
-    upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
-    label = f"{upscaler.weights.stem} x{settings.scale}  {upscaler.backend.name}"
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    size = size if all(size) else (640, 360)  # a stream may not say before its first frame
+    network = settings.network
+    if settings.target_fps is not None:
+        fps = settings.target_fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
+        network = model_for_fps(network, size, fps, NETWORK_SHARE, log)
+    upscaler = Upscaler(network, log, size)
+    label = f"{upscaler.net.name}  {upscaler.backend.name}"
     if settings.window:  # before the capture thread starts: the GUI toolkit wants the process to itself
         log(f"keys: {KEYS}")
         if Path("/usr/share/fonts").is_dir():  # OpenCV's Qt ships no fonts and complains without these

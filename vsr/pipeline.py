@@ -18,22 +18,25 @@ from typing import Callable, Iterable, Iterator, Optional
 import av
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, SettingsError
 from .images import image_files, is_image, read_rgb, write_rgb
 from .media import (EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
                     open_input, plane, video_info)
 from .progress import Progress
-from .upscaler import Upscaler, upscale_chroma
+from .target_fps import model_for_fps
+from .upscaler import ModelSettings, Upscaler, upscale_chroma
+
+# With --target-fps, the share of each frame's time the network may take: the decoder, the
+# chroma and the encoder need the rest of the same cores. NOTE_SHARE
+NETWORK_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class UpscaleSettings:
     """Everything `vsr upscale` decides, in one object passed whole."""
 
-    scale: int = 3
-    weights: Optional[str] = None  # None: the shipped ESPCN for `scale`
-    backend: str = "auto"
-    threads: int = 0  # inference threads (0: one per core)
+    network: ModelSettings = field(default_factory=ModelSettings)
+    target_fps: Optional[float] = None  # choose the model that holds this rate, instead of network.model
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     overwrite: bool = False
     queue_size: int = 4  # frames in flight between two stages
@@ -61,6 +64,7 @@ class Summary:
     seconds: float
     size_in: tuple[int, int]
     size_out: tuple[int, int]
+    model: str
     backend: str
     stages: list[Stage]
 
@@ -75,7 +79,7 @@ class Summary:
         return {
             "input": self.input, "output": self.output, "frames": self.frames,
             "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
-            "size_in": list(self.size_in), "size_out": list(self.size_out), "backend": self.backend,
+            "size_in": list(self.size_in), "size_out": list(self.size_out), "model": self.model, "backend": self.backend,
             "stages_ms_per_frame": {s.name: round(s.ms_per_frame(), 2) for s in self.stages},
             "limiting_stage": self.limiting().name,
         }
@@ -84,7 +88,7 @@ class Summary:
         stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
         (wi, hi), (wo, ho) = self.size_in, self.size_out
         return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.1f} fps) "
-                f"on {self.backend}. Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
+                f"with {self.model} on {self.backend}. Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
                 f"Wrote {self.output}.")
 
 
@@ -94,8 +98,10 @@ def _stderr(message: str) -> None:
 
 def upscale_path(src: str | Path, out: str | Path, settings: UpscaleSettings, progress: bool = True,
                  log: Callable[[str], None] = _stderr) -> Summary:
-    """Upscale a video file, an image, or a folder of images (into a folder) at settings.scale."""
+    """Upscale a video file, an image, or a folder of images (into a folder) by settings.network.scale."""
     src, out = Path(src), Path(out)
+    if settings.target_fps and (src.is_dir() or is_image(src)):
+        raise SettingsError("--target-fps is for videos; images take the model named by --model")
     if src.is_dir():
         return upscale_folder(src, out, settings, progress, log)
     if is_image(src):
@@ -116,12 +122,16 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             log(f"note: decoding {info.source_pix_fmt} as {info.pix_fmt}"
                 + (f" ({bit_depth(info.source_pix_fmt)}-bit samples are reduced)"
                    if bit_depth(info.source_pix_fmt) > bit_depth(info.pix_fmt) else ""))
-        upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+        size = (info.width, info.height)
+        network = settings.network
+        if settings.target_fps:
+            network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
+        upscaler = Upscaler(network, log, size)
         try:
             frames = decode_frames(container, info, src)
             first = next(frames)  # rotation is known only from a decoded frame
             info = replace(info, rotation=int(first.rotation or 0))
-            with VideoWriter(out, src, info, settings.scale, settings.encode, log) as writer:
+            with VideoWriter(out, src, info, network.scale, settings.encode, log) as writer:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
                 started = time.perf_counter()
@@ -132,7 +142,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         finally:
             upscaler.close()
         return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
-                       (width, height), upscaler.backend.name, stages)
+                       (width, height), upscaler.net.name, upscaler.backend.name, stages)
     finally:
         container.close()
 
@@ -307,14 +317,14 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
         raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
     check_output(out, [src], settings.overwrite)
     rgb = read_rgb(src)
-    upscaler = upscaler or Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+    upscaler = upscaler or Upscaler(settings.network, log, (rgb.shape[1], rgb.shape[0]))
     t0 = time.perf_counter()
     result = upscaler.upscale_rgb(rgb)
     stage = Stage("upscale", time.perf_counter() - t0, 1)
     write_rgb(out, result)
     h, w = rgb.shape[:2]
     return Summary(str(src), str(out), 1, stage.busy, (w, h), (result.shape[1], result.shape[0]),
-                   upscaler.backend.name, [stage])
+                   upscaler.net.name, upscaler.backend.name, [stage])
 
 
 def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
@@ -326,7 +336,7 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     if out.resolve() == src.resolve():
         raise OutputError(f"{out}: output folder is the input folder; choose another")
     out.mkdir(parents=True, exist_ok=True)
-    upscaler = Upscaler(settings.scale, settings.weights, settings.backend, settings.threads, log)
+    upscaler = Upscaler(settings.network, log)
     bar = Progress(len(files), "images", enabled=progress)
     stage, started = Stage("upscale"), time.perf_counter()
     for i, path in enumerate(files):
@@ -336,4 +346,4 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
         bar.update(i + 1)
     bar.close(len(files))
     return Summary(str(src), str(out), len(files), time.perf_counter() - started, one.size_in, one.size_out,
-                   upscaler.backend.name, [stage])
+                   upscaler.net.name, upscaler.backend.name, [stage])

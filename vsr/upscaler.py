@@ -1,7 +1,7 @@
 """`Upscaler`: one network on one backend, for Y planes, YCbCr planes and RGB images."""
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import cv2
@@ -9,7 +9,7 @@ import numpy as np
 
 from .backends import BackendSettings, choose_backend
 from .colour import rgb_to_ycbcr, ycbcr_to_rgb
-from .weights import load_model, shipped_weights
+from .weights import load_network
 
 
 def upscale_chroma(plane: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -17,18 +17,35 @@ def upscale_chroma(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-class Upscaler:
-    """Loads the weights for `scale` and runs them on the chosen backend.
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which network runs, and where: everything an Upscaler is built from."""
 
-    Holds no per-frame state, so one Upscaler may serve frames of any size in turn.
+    scale: int = 3
+    model: str = "balanced"  # a shipped model (fast, balanced, espcn) or a weights file
+    backend: str = "auto"
+    precision: str = "auto"  # auto, fp32 or int8 (BackendSettings says what auto means)
+    threads: int = 0  # inference threads (0: one per core)
+
+
+class Upscaler:
+    """Loads the network `settings` name and runs it on the chosen backend.
+
+    `size` (width, height), where known, is the frame size the input will have: `cpu`
+    measures its engines at it, and the backend is warmed up at it, so that compiling for
+    it is not counted as the first frame's time. Holds no per-frame state, so one Upscaler
+    may serve frames of any size.
     """
 
-    def __init__(self, scale: int = 3, weights: Optional[str | Path] = None, backend: str = "auto",
-                 threads: int = 0, log: Optional[Callable[[str], None]] = None):
-        self.scale = scale
-        self.weights = Path(weights) if weights else shipped_weights(scale)
-        model = load_model(self.weights, scale=scale)
-        self.backend = choose_backend(backend, model, BackendSettings(threads=threads), log)
+    def __init__(self, settings: ModelSettings = ModelSettings(), log: Optional[Callable[[str], None]] = None,
+                 size: Optional[tuple[int, int]] = None):
+        self.scale = settings.scale
+        self.net = load_network(settings.model, settings.scale)
+        backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
+                                           size=size or BackendSettings.size)
+        self.backend = choose_backend(settings.backend, self.net, backend_settings, log)
+        if size:
+            self.backend.run(np.zeros((1, 1, size[1], size[0]), np.float32))
 
     def upscale_y_float(self, y: np.ndarray) -> np.ndarray:
         """Float Y in 0..1 (HxW) -> float32 Y (sH x sW), unclipped."""

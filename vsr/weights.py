@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +20,10 @@ from .errors import WeightsError
 from .models import MODELS, build_model
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# The models that ship for every scale, fastest first.
+SHIPPED = ("fast", "balanced", "espcn")
+# int8 may be a model's default only where it costs at most this much Set5 PSNR.
+INT8_TOLERANCE_DB = 0.1
 
 
 def shipped_weights(scale: int, model: str = "espcn") -> Path:
@@ -27,6 +32,16 @@ def shipped_weights(scale: int, model: str = "espcn") -> Path:
     if not path.exists():
         shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
         raise WeightsError(f"no shipped weights for {model} x{scale}; shipped: {', '.join(shipped) or 'none'}")
+    return path
+
+
+def weights_path(model: str, scale: int) -> Path:
+    """The weights file of a shipped model's name (fast, balanced, espcn), or `model` as a path."""
+    if model in SHIPPED:
+        return shipped_weights(scale, model)
+    path = Path(model)
+    if not path.is_file():
+        raise WeightsError(f"{model}: neither a shipped model ({', '.join(SHIPPED)}) nor a weights file")
     return path
 
 
@@ -84,3 +99,41 @@ def load_model(weights: str | Path, scale: Optional[int] = None, model: Optional
     except RuntimeError as exc:
         raise WeightsError(f"{path}: tensors do not match {blob['model']} {blob['config']}") from exc
     return net.eval()
+
+
+@dataclass(frozen=True)
+class Network:
+    """A loaded model, the file it came from and its manifest: what every backend is given."""
+
+    module: nn.Module
+    path: Path
+    manifest: dict
+
+    @property
+    def scale(self) -> int:
+        return self.module.scale
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def int8_graph(self, engine: str) -> Optional[Path]:
+        """The int8 ONNX graph that `vsr quantize` made for `engine` beside the weights, if any."""
+        record = self.manifest.get("int8", {}).get(engine)
+        path = self.path.with_name(record["graph"]) if record else None
+        if path is None or not path.is_file():
+            return None
+        if sha256(path) != record["sha256"]:
+            raise WeightsError(f"{path}: damaged (its SHA-256 differs from {self.path.with_suffix('.json').name})")
+        return path
+
+    def int8_is_default(self, engine: str) -> bool:
+        """Whether int8 on `engine` lost at most INT8_TOLERANCE_DB of Set5 PSNR when it was made."""
+        record = self.manifest.get("int8", {}).get(engine)
+        return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB and self.int8_graph(engine) is not None
+
+
+def load_network(model: str, scale: int) -> Network:
+    """The network for a shipped model's name or a weights file, at `scale`, with its manifest."""
+    path = weights_path(model, scale)
+    return Network(load_model(path, scale=scale), path, read_manifest(path) or {})

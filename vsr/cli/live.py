@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import click
 
+from .options import BACKEND_CHOICES, MODEL_HELP
+
 
 @click.command("live")
 @click.option("--source", default=None, help="Camera index, device path, video file or stream URL [default: camera 0].")
 @click.option("--camera", type=click.IntRange(0), default=None, help="Camera index (same as --source N).")
 @click.option("--scale", type=click.IntRange(2, 4), default=3, show_default=True)
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weights [default: shipped ESPCN].")
-@click.option("--backend", default="auto", show_default=True, help="auto, cpu, onnxruntime, torch, opencv-dnn, bicubic.")
+@click.option("--model", "--weights", "model", default=None, metavar="NAME|PATH",
+              help=MODEL_HELP + " [default: the best that holds --target-fps].")
+@click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
+              help="Take the best model whose network holds N fps here, measured at the source's size "
+                   "[default: the source's frame rate].")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
+              help="Where the network runs (see vsr upscale --help).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True,
+              help="auto: int8 where the model's int8 graph lost at most 0.1 dB on Set5, else float32.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--compare", is_flag=True, help="Split view: bicubic left, network right.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Also write what is shown to this video.")
@@ -18,7 +27,7 @@ import click
 @click.option("--frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: never).")
 @click.option("--snapshots", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the PNGs that the s key saves.")
-def live_command(source, camera, scale, weights, backend, threads, compare, record, overwrite, no_window, frames,
+def live_command(source, camera, scale, model, target_fps, backend, precision, threads, compare, record, overwrite, no_window, frames,
                  snapshots) -> None:
     """Upscale a camera (or file, or stream) live in a window, with FPS and latency shown.
 
@@ -31,11 +40,16 @@ def live_command(source, camera, scale, weights, backend, threads, compare, reco
     the newest frame is always the one processed.
     """
     from vsr.live import LiveSettings, run_live
+    from vsr.upscaler import ModelSettings
 
     if source is not None and camera is not None:
         raise click.UsageError("give --source or --camera, not both")
-    settings = LiveSettings(source=source if source is not None else str(camera or 0), scale=scale, weights=weights,
-                            backend=backend, threads=threads, compare=compare, record=record, overwrite=overwrite,
+    if model is not None and target_fps is not None:
+        raise click.UsageError("give --model or --target-fps, not both")
+    network = ModelSettings(scale=scale, model=model or "balanced", backend=backend, precision=precision,
+                            threads=threads)
+    settings = LiveSettings(source=source if source is not None else str(camera or 0), network=network,
+                            target_fps=None if model else (target_fps or 0), compare=compare, record=record, overwrite=overwrite,
                             window=not no_window,
                             frames=frames, snapshots=snapshots)
     stats = run_live(settings, log=lambda message: click.echo(message, err=True))

@@ -5,17 +5,24 @@ import json
 
 import click
 
+from .options import BACKEND_CHOICES, MODEL_HELP
+
 
 @click.command("upscale")
 @click.argument("src", metavar="IN", type=click.Path(path_type=str))
 @click.argument("out", metavar="OUT", type=click.Path(path_type=str))
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="3", show_default=True, help="Upscaling factor.")
-@click.option("--weights", "--model", "weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights file to use [default: the shipped ESPCN for --scale].")
-@click.option("--backend", type=click.Choice(["auto", "cpu", "cuda", "tensorrt", "onnxruntime", "torch", "opencv-dnn",
-                                             "bicubic"]), default="auto", show_default=True,
-              help="Where the network runs; auto takes the best available and says why. "
-                   "onnxruntime, torch and opencv-dnn pick one CPU engine; bicubic skips the network.")
+@click.option("--model", "--weights", "model", default=None, metavar="NAME|PATH",
+              help=MODEL_HELP + " [default: balanced].")
+@click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
+              help="Instead of --model: the best model whose network holds N fps here, measured at the video's "
+                   "size (a second per model, then cached) with half of each frame's time left to the encoder.")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
+              help="Where the network runs; auto takes the best available and says why. cpu measures "
+                   "openvino and onnxruntime and takes the faster; those, torch and opencv-dnn name one CPU "
+                   "engine; bicubic skips the network.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True,
+              help="auto: int8 where the model's int8 graph lost at most 0.1 dB on Set5, else float32.")
 @click.option("-c", "--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Constant quality; lower is better.")
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset (ultrafast ... veryslow).")
@@ -25,7 +32,7 @@ import click
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists (never the input).")
 @click.option("--quiet", is_flag=True, help="No progress line, no summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-def upscale_command(src, out, scale, weights, backend, codec, crf, preset, pix_fmt, threads, overwrite, quiet,
+def upscale_command(src, out, scale, model, target_fps, backend, precision, codec, crf, preset, pix_fmt, threads, overwrite, quiet,
                     as_json) -> None:
     """Upscale IN to OUT by --scale: a video (audio, subtitles and timing kept), an image,
     or a folder of images (OUT is then a folder).
@@ -39,11 +46,15 @@ def upscale_command(src, out, scale, weights, backend, codec, crf, preset, pix_f
     """
     from vsr.media import EncodeSettings
     from vsr.pipeline import UpscaleSettings, upscale_path
+    from vsr.upscaler import ModelSettings
 
-    settings = UpscaleSettings(scale=int(scale), weights=weights, backend=backend, threads=threads,
+    if model is not None and target_fps is not None:
+        raise click.UsageError("give --model or --target-fps, not both")
+    network = ModelSettings(scale=int(scale), model=model or "balanced", backend=backend, precision=precision,
+                            threads=threads)
+    settings = UpscaleSettings(network=network, target_fps=target_fps, overwrite=overwrite,
                                encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-                                                     threads=threads),
-                               overwrite=overwrite)
+                                                     threads=threads))
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     summary = upscale_path(src, out, settings, progress=not quiet and not as_json, log=log)
     if as_json:

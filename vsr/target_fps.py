@@ -1,0 +1,72 @@
+"""`--target-fps`: the best-quality shipped model that keeps up, chosen by measuring each one
+here at the real frame size (about a second each, cached per machine and frame size)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+from .backends import BackendSettings, choose_backend
+from .errors import SettingsError
+from .speed import engine_ms
+from .upscaler import ModelSettings
+from .weights import SHIPPED, load_network
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One shipped model as measured: its Set5 PSNR at the precision it ran, and its speed."""
+
+    model: str
+    backend: str
+    psnr: float
+    ms: float
+
+    @property
+    def fps(self) -> float:
+        return 1000 / self.ms
+
+
+def measure_shipped(settings: ModelSettings, size: tuple[int, int]) -> list[Candidate]:
+    """Each shipped model for settings.scale on settings' backend and precision, at `size`."""
+    found = []
+    for name in SHIPPED:
+        net = load_network(name, settings.scale)
+        backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision, size=size)
+        backend = choose_backend(settings.backend, net, backend_settings)
+        try:
+            ms = engine_ms(getattr(backend, "chosen", backend), net, backend_settings)
+        finally:
+            backend.close()
+        int8 = net.manifest.get("int8", {}).get(getattr(backend, "chosen", backend).engine, {})
+        psnr = int8["psnr"] if backend.precision == "int8" else net.manifest["validation"]["psnr"]
+        found.append(Candidate(name, backend.name, psnr, ms))
+    return found
+
+
+def choose(candidates: list[Candidate], fps: float, share: float) -> tuple[Candidate, bool]:
+    """The best-quality candidate whose network, given `share` of each frame's time, holds
+    `fps`; where none does, the fastest. True in the second place when it holds."""
+    holding = [c for c in candidates if c.fps * share >= fps]
+    if holding:
+        return max(holding, key=lambda c: c.psnr), True
+    return min(candidates, key=lambda c: c.ms), False
+
+
+def model_for_fps(settings: ModelSettings, size: tuple[int, int], fps: float, share: float,
+                  log: Callable[[str], None]) -> ModelSettings:
+    """settings with the model that holds `fps` at `size`, saying which and why."""
+    if settings.backend == "bicubic":
+        raise SettingsError("--target-fps chooses a network; --backend bicubic runs none")
+    candidates = measure_shipped(settings, size)
+    pick, holds = choose(candidates, fps, share)
+    width, height = size
+    measured = ", ".join(f"{c.model} {c.fps:.0f} fps ({c.psnr:.2f} dB)" for c in candidates)
+    budget = f"{share:.0%} of the frame time" if share < 1 else "the whole frame time"
+    if holds:
+        log(f"model: {pick.model}, the best on Set5 that holds {fps:g} fps with {budget} for the network "
+            f"(measured at {width}x{height} on {pick.backend}: {measured})")
+    else:
+        log(f"warning: no model holds {fps:g} fps at {width}x{height} here with {budget} for the network; "
+            f"taking the fastest, {pick.model} (measured on {pick.backend}: {measured})")
+    return dataclasses.replace(settings, model=pick.model)
