@@ -10,6 +10,8 @@ from .bench import bench_command
 from .evaluate import eval_command
 from .export import export_command
 from .live import live_command
+from .models import models_command
+from .quantize import quantize_command
 from .reproduce import reproduce_command
 from .train import train_command
 from .upscale import upscale_command
@@ -17,7 +19,7 @@ from .upscale import upscale_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Real-time video super-resolution: ESPCN networks on the luma (Y) channel."""
+    """Real-time video super-resolution: small networks on the luma (Y) channel."""
 
 
 cli.add_command(upscale_command)
@@ -26,7 +28,9 @@ cli.add_command(train_command)
 cli.add_command(reproduce_command)
 cli.add_command(eval_command)
 cli.add_command(export_command)
+cli.add_command(quantize_command)
 cli.add_command(bench_command)
+cli.add_command(models_command)
 
 
 def main() -> None:

@@ -1,0 +1,124 @@
+"""`vsr quantize`: int8 graphs of a model for the two CPU engines, and what int8 costs on Set5.
+
+Each engine gets the graph its own tool makes from the same float32 export: ONNX Runtime's
+static QDQ quantisation and NNCF's post-training quantisation (for OpenVINO). Both use
+per-channel int8 weights and activations calibrated on real video frames. The graphs go
+beside the weights file and the manifest records each one's Set5 PSNR as its engine runs
+it: int8 becomes a model's default on an engine only where it loses at most 0.1 dB.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import av
+import numpy as np
+
+from vsr.backends import BackendSettings, OnnxRuntimeCpu, OpenVinoCpu
+from vsr.errors import InputError
+from vsr.onnx_export import INPUT, onnx_bytes
+from vsr.weights import INT8_TOLERANCE_DB, Network, load_network, sha256
+from .evaluate import backend_y_upscaler, evaluate
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm"}
+CROP = (240, 320)  # calibration crops (height, width): the smallest shared clip is 240 tall
+
+
+def calibration_frames(folder: str | Path, per_clip: int = 8) -> list[np.ndarray]:
+    """Y planes (1, 1, 240, 320) in 0..1, `per_clip` frames spread over each video in `folder`,
+    centre-cropped: what the network sees in use, not downscaled stills."""
+    clips = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    frames = []
+    for clip in clips:
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            planes = [f.reformat(format="gray").to_ndarray() for f in container.decode(stream)]
+        h, w = CROP
+        for plane in planes[:: max(1, len(planes) // per_clip)][:per_clip]:
+            if plane.shape[0] >= h and plane.shape[1] >= w:
+                top, left = (plane.shape[0] - h) // 2, (plane.shape[1] - w) // 2
+                frames.append((plane[top : top + h, left : left + w] / 255.0).astype(np.float32)[None, None])
+    if not frames:
+        raise InputError(f"{folder}: no video of at least {CROP[1]}x{CROP[0]} to calibrate on")
+    return frames
+
+
+def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray]) -> bytes:
+    """ONNX Runtime's static quantisation: QDQ, per-channel int8 weights, uint8 activations (min-max)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(frames)
+
+        def get_next(self):
+            frame = next(self.items, None)
+            return None if frame is None else {INPUT: frame}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "int8.onnx"
+        quantize_static(onnx.load_from_string(graph), out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return out.read_bytes()
+
+
+def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray]) -> bytes:
+    """NNCF's post-training quantisation for OpenVINO: per-channel weights, asymmetric activations."""
+    import logging
+
+    import nncf
+    import onnx
+
+    nncf.set_log_level(logging.ERROR)
+    quantized = nncf.quantize(onnx.load_from_string(graph), nncf.Dataset(list(frames), lambda f: {INPUT: f}),
+                              subset_size=len(frames),
+                              preset=nncf.QuantizationPreset.MIXED)
+    return quantized.SerializeToString()
+
+
+QUANTIZERS: dict[str, tuple[type, Callable[[bytes, Sequence[np.ndarray]], bytes], str]] = {
+    # engine: (its backend, its quantiser, the package that quantises)
+    "onnxruntime": (OnnxRuntimeCpu, quantize_onnxruntime, "onnxruntime"),
+    "openvino": (OpenVinoCpu, quantize_nncf, "nncf"),
+}
+
+
+def set5_psnr(backend, val: str | Path, scale: int) -> dict:
+    """Mean Set5 PSNR/SSIM of a loaded backend."""
+    return evaluate(val, scale, backend_y_upscaler(backend))["mean"]["model"]
+
+
+def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
+             engines: Sequence[str] = tuple(QUANTIZERS), log: Callable[[str], None] = print) -> dict:
+    """Write an int8 graph per engine beside the weights of `model` and record them in its manifest."""
+    from importlib import metadata
+
+    net = load_network(model, scale)
+    frames = calibration_frames(calibration)
+    graph = onnx_bytes(net.module)
+    records = dict(net.manifest.get("int8", {}))
+    for engine in engines:
+        backend_class, quantizer, package = QUANTIZERS[engine]
+        fp32 = backend_class(net, BackendSettings(precision="fp32"))
+        fp32.load()
+        before = set5_psnr(fp32, val, scale)
+        path = net.path.with_name(f"{net.path.stem}.int8-{engine}.onnx")
+        path.write_bytes(quantizer(graph, frames))
+        records[engine] = {"graph": path.name, "sha256": sha256(path)}
+        int8 = backend_class(Network(net.module, net.path, {**net.manifest, "int8": records}), BackendSettings(precision="int8"))
+        int8.load()
+        after = set5_psnr(int8, val, scale)
+        loss = round(before["psnr"] - after["psnr"], 3)
+        records[engine].update({
+            "psnr": round(after["psnr"], 3), "ssim": round(after["ssim"], 4), "float32_psnr": round(before["psnr"], 3),
+            "loss_db": loss, "default": loss <= INT8_TOLERANCE_DB, "quantizer": f"{package} {metadata.version(package)}",
+            "calibration": f"{len(frames)} frames {CROP[1]}x{CROP[0]} from {calibration}",
+        })
+        log(f"{engine}: int8 {after['psnr']:.3f} dB against float32 {before['psnr']:.3f} dB on {val} "
+            f"({loss:+.3f} dB lost; {'the default' if loss <= INT8_TOLERANCE_DB else 'not the default'})")
+    manifest_path = net.path.with_suffix(".json")
+    manifest_path.write_text(json.dumps({**net.manifest, "int8": records}, indent=2) + "\n")
+    return records
