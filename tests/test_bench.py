@@ -9,8 +9,8 @@ from clips import run_vsr
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    result = run_vsr("bench", "--synthetic", "96x64", "--scale", "3", "--frames", "6",
-                     "--backends", "bicubic,opencv-dnn,onnxruntime", "--out", out)
+    result = run_vsr("bench", "--synthetic", "96x64", "--scale", "3", "--frames", "6", "--models", "fast,espcn",
+                     "--backends", "bicubic,opencv-dnn,onnxruntime,openvino", "--precisions", "fp32,int8", "--out", out)
     assert result.returncode == 0, result.stderr
     return out, result.stdout
 
@@ -22,18 +22,44 @@ def test_writes_json_markdown_and_chart(report):
     assert stdout.strip() == (out / "report.md").read_text().strip()
 
 
-def test_json_names_the_machine_and_measures_each_backend(report):
+def test_json_names_the_machine_and_measures_each_model_backend_and_precision(report):
     data = json.loads((report[0] / "report.json").read_text())
     m = data["machine"]
     assert m["cpu"] and m["cores"] >= 1 and m["memory_gib"] > 0
-    assert {"python", "torch", "onnxruntime", "av", "ffmpeg", "opencv-python"} <= m["versions"].keys()
+    assert {"python", "torch", "onnxruntime", "openvino", "av", "ffmpeg", "opencv-python"} <= m["versions"].keys()
     assert data["frame_in"] == [96, 64] and data["frame_out"] == [288, 192]
-    assert [r["backend"] for r in data["results"]] == ["bicubic", "opencv-dnn", "onnxruntime"]
+    rows = [(r["model"], r["backend"], r["precision"], r["available"]) for r in data["results"]]
+    assert rows[0] == ("fast_x3", "bicubic", "fp32", True)
+    for model in ("fast_x3", "espcn_x3"):
+        assert (model, "opencv-dnn", "int8", False) in rows  # OpenCV runs float32 only, and says so
+        for backend in ("opencv-dnn", "onnxruntime", "openvino"):
+            assert (model, backend, "fp32", True) in rows
+        for backend in ("onnxruntime", "openvino"):
+            assert (model, backend, "int8", True) in rows
     for r in data["results"]:
-        assert r["infer_ms_p95"] >= r["infer_ms_median"] > 0 and r["infer_fps"] > 0 and r["e2e_fps"] > 0
-        assert set(r["stages_ms_per_frame"]) == {"decode", "upscale", "chroma", "encode"}
-        assert r["limiting_stage"] in r["stages_ms_per_frame"] and r["peak_rss_mib"] > 50
-    assert data["ratios_vs_opencv_dnn"]["opencv-dnn"] == {"inference": 1.0, "end_to_end": 1.0}
+        if not r["available"]:
+            assert "float32 only" in r["reason"]
+            continue
+        assert r["infer_ms_p95"] >= r["infer_ms_median"] > 0 and r["infer_fps"] > 0
+        assert ("int8" in r["engine"]) == (r["precision"] == "int8")
+        run = r["end_to_end"]["ultrafast"]
+        stages = run["stages_ms_per_frame"]
+        assert set(stages) == {"decode", "upscale", "chroma", "encode"} and run["fps"] > 0 and run["peak_rss_mib"] > 50
+        assert stages[run["limiting_stage"]] == max(stages.values())
+
+
+def test_ratios_are_against_espcn_and_the_opencv_peer_of_the_same_model(report):
+    data = json.loads((report[0] / "report.json").read_text())
+    fps = {(r["model"], r["backend"], r["precision"]): (r["infer_fps"], r["end_to_end"]["ultrafast"]["fps"])
+           for r in data["results"] if r["available"]}
+    ratios = data["ratios"]
+    espcn, fast, fast_peer = fps["espcn_x3", "onnxruntime", "fp32"], fps["fast_x3", "openvino", "int8"], fps["fast_x3", "opencv-dnn", "fp32"]
+    assert ratios["espcn_x3 onnxruntime"]["vs_espcn"] == {"inference": 1.0, "end_to_end": 1.0}
+    assert ratios["fast_x3 openvino int8"]["vs_espcn"] == {
+        "inference": round(fast[0] / espcn[0], 2), "end_to_end": round(fast[1] / espcn[1], 2)}
+    assert ratios["fast_x3 openvino int8"]["vs_opencv_dnn"] == {
+        "inference": round(fast[0] / fast_peer[0], 2), "end_to_end": round(fast[1] / fast_peer[1], 2)}
+    assert ratios["bicubic"]["vs_opencv_dnn"] is None
 
 
 def test_unknown_backend_is_one_line(tmp_path):

@@ -1,9 +1,9 @@
 """`vsr bench`: inference and end-to-end FPS of each backend on the same frames, as a report.
 
 Inference is timed in this process, frame by frame, after a warm-up. End to end (file to
-file, decode and encode included) runs `vsr upscale` in a fresh process per backend, so
-that its peak memory is its own. Medians and p95 of one run; ratios against OpenCV's DNN
-module, the common peer.
+file, decode and encode included) runs `vsr upscale` in a fresh process per row, so that
+its peak memory is its own. Medians and p95 of one run; ratios against the shipped ESPCN
+and against OpenCV's DNN module on the same model, the common peer.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from . import machine
-from .errors import InputError, SettingsError
+from .errors import BackendUnavailable, InputError, SettingsError
 from .media import open_input, plane
 
 PEER = "opencv-dnn"
@@ -30,30 +30,38 @@ PEER = "opencv-dnn"
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """What `vsr bench` measures; exactly one of input and synthetic is set."""
+    """What `vsr bench` measures; exactly one of input and synthetic is set.
+
+    Every model runs on every backend in every precision that backend has for it (int8
+    on openvino and onnxruntime, where the model has an int8 graph); bicubic runs once.
+    """
 
     input: Optional[str] = None
     synthetic: Optional[tuple[int, int]] = None  # width, height
     scale: int = 3
-    backends: tuple[str, ...] = ("bicubic", "opencv-dnn", "torch", "onnxruntime")
+    models: tuple[str, ...] = ("fast", "balanced", "espcn")  # shipped names or weights files
+    backends: tuple[str, ...] = ("bicubic", "opencv-dnn", "onnxruntime", "openvino")
+    precisions: tuple[str, ...] = ("fp32", "int8")
     frames: int = 100
     out: str = "bench"
-    weights: Optional[str] = None
     threads: int = 0
-    preset: str = "ultrafast"  # x264 preset of the end-to-end runs
+    presets: tuple[str, ...] = ("ultrafast",)  # x264 presets of the end-to-end runs
     warmup: int = 3
 
 
 def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
-    """Measure every backend of `settings`, write report.json/.md and chart.png; return the report."""
+    """Measure every model, backend and precision of `settings`, write report.json/.md and
+    chart.png; return the report."""
     from .backends import BACKENDS  # torch: imported here, not above, so that `vsr bench --help` is quick
-    from .weights import load_model, shipped_weights
+    from .weights import load_network
 
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
         raise SettingsError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    weights = Path(settings.weights).resolve() if settings.weights else shipped_weights(settings.scale)
-    model = load_model(weights, scale=settings.scale)
+    odd = [p for p in settings.precisions if p not in ("fp32", "int8")]
+    if odd:
+        raise SettingsError(f"unknown precision(s) {', '.join(odd)}; choose from fp32, int8")
+    nets = [load_network(m, settings.scale) for m in settings.models]
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,30 +69,60 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
         clip = write_clip(frames, Path(tmp) / "input.mkv")
         ys = [plane(f, 0).astype(np.float32)[None, None] / 255.0 for f in frames]
         results = []
-        for name in settings.backends:
-            ok, why = BACKENDS[name][0].available()
+        for net, backend, precision in _combinations(nets, settings):
+            row = {"model": net.name, "backend": backend, "precision": precision}
+            ok, why = BACKENDS[backend][0].available()
+            if ok:
+                log(f"{net.name} on {backend} {precision}: timing inference on {len(ys)} frames")
+                try:
+                    row.update(time_inference(backend, net, precision, ys, settings))
+                except BackendUnavailable as exc:
+                    ok, why = False, str(exc)
             if not ok:
-                log(f"{name}: skipped ({why})")
-                results.append({"backend": name, "available": False, "reason": why})
+                log(f"{net.name} on {backend} {precision}: skipped ({why})")
+                results.append({**row, "available": False, "reason": why})
                 continue
-            log(f"{name}: timing inference on {len(ys)} frames")
-            row = {"backend": name, "available": True, **time_inference(name, model, ys, settings)}
-            log(f"{name}: end to end, file to file")
-            row.update(time_end_to_end(name, clip, Path(tmp) / f"out-{name}.mkv", weights, settings))
-            results.append(row)
+            row["set5_psnr"] = _set5_psnr(net, BACKENDS[backend][0].engine, precision)
+            for preset in settings.presets:
+                log(f"{net.name} on {backend} {precision}: end to end, file to file, x264 {preset}")
+                out_file = Path(tmp) / f"out-{net.name}-{backend}-{precision}.mkv"
+                row.setdefault("end_to_end", {})[preset] = time_end_to_end(backend, net, precision, preset, clip,
+                                                                            out_file, settings)
+            results.append({**row, "available": True})
     h, w = frames[0].height, frames[0].width
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "settings": {**asdict(settings), "weights": str(weights)},
+        "settings": asdict(settings),
         "frame_in": [w, h], "frame_out": [w * settings.scale, h * settings.scale],
         "machine": machine.describe(),
         "results": results,
-        "ratios_vs_opencv_dnn": ratios(results),
+        "ratios": ratios(results, settings.presets[0]),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
     chart(report, out / "chart.png")
     return report
+
+
+def _combinations(nets: list, settings: BenchSettings) -> Iterable[tuple]:
+    """(network, backend, precision) in report order; bicubic once, as it runs no network."""
+    for i, net in enumerate(nets):
+        for backend in settings.backends:
+            if backend == "bicubic":
+                if i == 0:
+                    yield net, backend, "fp32"
+                continue
+            for precision in settings.precisions:
+                yield net, backend, precision
+
+
+def _set5_psnr(net, engine: str, precision: str) -> Optional[float]:
+    """The Set5 PSNR this network scored as it runs here (int8: as measured on that engine)."""
+    if engine == "bicubic":
+        return net.manifest.get("validation", {}).get("bicubic_psnr")
+    if precision == "int8":
+        return net.manifest["int8"][engine]["psnr"]
+    return net.manifest.get("validation", {}).get("psnr")
 
 
 def source_frames(settings: BenchSettings) -> list[av.VideoFrame]:
@@ -125,11 +163,13 @@ def write_clip(frames: Iterable[av.VideoFrame], path: Path) -> Path:
     return path
 
 
-def time_inference(name: str, model, ys: list[np.ndarray], settings: BenchSettings) -> dict:
+def time_inference(name: str, net, precision: str, ys: list[np.ndarray], settings: BenchSettings) -> dict:
     """Per-frame inference time of one backend (ms, median and p95) and its FPS."""
     from .backends import BackendSettings, choose_backend
 
-    backend = choose_backend(name, model, BackendSettings(threads=settings.threads))
+    width, height = ys[0].shape[3], ys[0].shape[2]
+    backend = choose_backend(name, net, BackendSettings(threads=settings.threads, precision=precision,
+                                                         size=(width, height)))
     try:
         for y in ys[: settings.warmup]:
             backend.run(y)
@@ -145,15 +185,15 @@ def time_inference(name: str, model, ys: list[np.ndarray], settings: BenchSettin
             "infer_ms_p95": round(float(np.percentile(times, 95)), 2), "infer_fps": round(1000 / median, 2)}
 
 
-def time_end_to_end(name: str, clip: Path, out: Path, weights: Path, settings: BenchSettings) -> dict:
+def time_end_to_end(name: str, net, precision: str, preset: str, clip: Path, out: Path,
+                    settings: BenchSettings) -> dict:
     """`vsr upscale` with this backend in its own process: FPS, stage times, peak memory."""
     cmd = [sys.executable, "-m", "vsr", "upscale", str(clip), str(out), "--scale", str(settings.scale),
-           "--weights", str(weights), "--backend", name, "--preset", settings.preset,
+           "--model", str(net.path.resolve()), "--backend", name, "--precision", precision, "--preset", preset,
            "--threads", str(settings.threads), "--json", "--quiet", "-y"]
     stdout, peak = run_measured(cmd)
     summary = json.loads(stdout)
-    stages = summary["stages_ms_per_frame"]
-    return {"e2e_fps": summary["fps"], "e2e_seconds": summary["seconds"], "stages_ms_per_frame": stages,
+    return {"fps": summary["fps"], "seconds": summary["seconds"], "stages_ms_per_frame": summary["stages_ms_per_frame"],
             "limiting_stage": summary["limiting_stage"], "peak_rss_mib": round(peak, 1)}
 
 
@@ -174,14 +214,31 @@ def run_measured(cmd: list[str]) -> tuple[str, float]:
         return stdout.read(), usage.ru_maxrss / 1024
 
 
-def ratios(results: list[dict]) -> dict:
-    """Inference and end-to-end speed of each backend over OpenCV DNN's (where it ran)."""
-    peer = next((r for r in results if r["backend"] == PEER and r.get("available")), None)
-    if peer is None:
-        return {}
-    return {r["backend"]: {"inference": round(r["infer_fps"] / peer["infer_fps"], 2),
-                           "end_to_end": round(r["e2e_fps"] / peer["e2e_fps"], 2)}
-            for r in results if r.get("available")}
+def _label(row: dict) -> str:
+    if row["backend"] == "bicubic":
+        return "bicubic"
+    return f"{row['model']} {row['backend']}" + (" int8" if row["precision"] == "int8" else "")
+
+
+def ratios(results: list[dict], preset: str) -> dict:
+    """Inference and end-to-end (first preset) speed of each row over two references run in
+    the same report: the shipped ESPCN as vsr ran it before (ONNX Runtime, float32), and
+    OpenCV's DNN module on the same model, the common peer."""
+    ran = [r for r in results if r.get("available")]
+
+    def over(r: dict, ref: Optional[dict]) -> Optional[dict]:
+        if ref is None:
+            return None
+        return {"inference": round(r["infer_fps"] / ref["infer_fps"], 2),
+                "end_to_end": round(r["end_to_end"][preset]["fps"] / ref["end_to_end"][preset]["fps"], 2)}
+
+    espcn = next((r for r in ran if r["model"].startswith("espcn") and r["backend"] == "onnxruntime"
+                  and r["precision"] == "fp32"), None)
+    table = {}
+    for r in ran:
+        peer = next((p for p in ran if p["backend"] == PEER and p["model"] == r["model"]), None)
+        table[_label(r)] = {"vs_espcn": over(r, espcn), "vs_opencv_dnn": over(r, peer if r["backend"] != "bicubic" else None)}
+    return table
 
 
 def markdown(report: dict) -> str:
@@ -189,38 +246,52 @@ def markdown(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     (wi, hi), (wo, ho) = report["frame_in"], report["frame_out"]
     source = f"`{Path(s['input']).name}`" if s["input"] else f"synthetic {wi}x{hi}"
+    presets = s["presets"]
     lines = [
         f"# vsr bench: x{s['scale']}, {wi}x{hi} -> {wo}x{ho}, {s['frames']} frames of {source}", "",
         f"- Date: {report['date']}",
         f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; {m['os']}",
         f"- GPU: {m.get('gpu', 'none')}" + (f", driver {m['driver']}" if m.get("driver") else ""),
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        f"- Weights: `{Path(s['weights']).name}`; end to end with x264 `{s['preset']}`; threads {s['threads'] or 'one per core'}",
-        "", "| backend | engine | inference ms (median) | p95 | inference FPS | end-to-end FPS | limiting stage | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        f"- Models: {', '.join(s['models'])}; end to end with x264 {', '.join(f'`{p}`' for p in presets)}; "
+        f"threads {s['threads'] or 'one per core'}",
+        "",
+        "| model | backend | engine | Set5 PSNR | inference ms (median) | p95 | inference FPS | "
+        + " | ".join(f"end-to-end FPS ({p})" for p in presets) + " | limiting stage | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(presets) + "---|---|",
     ]
     for r in report["results"]:
+        model = "" if r["backend"] == "bicubic" else r["model"]
         if not r.get("available"):
-            lines.append(f"| {r['backend']} | not run: {r['reason']} | | | | | | |")
+            lines.append(f"| {model} | {r['backend']} {r['precision']} | not run: {r['reason']} |" + " |" * (6 + len(presets)))
             continue
-        lines.append(f"| {r['backend']} | {r['engine']} | {r['infer_ms_median']:.1f} | {r['infer_ms_p95']:.1f} | "
-                     f"{r['infer_fps']:.1f} | {r['e2e_fps']:.1f} | {r['limiting_stage']} | {r['peak_rss_mib']:.0f} |")
-    lines += ["", "Busy time per frame of each stage, end to end (ms):", "",
-              "| backend | decode | upscale | chroma | encode |", "|---|---|---|---|---|"]
-    for r in report["results"]:
-        if r.get("available"):
-            st = r["stages_ms_per_frame"]
-            lines.append(f"| {r['backend']} | {st['decode']:.1f} | {st['upscale']:.1f} | {st['chroma']:.1f} | {st['encode']:.1f} |")
-    if report["ratios_vs_opencv_dnn"]:
-        lines += ["", "Speed relative to OpenCV's DNN module on the same ONNX graph (higher is faster):", "",
-                  "| backend | inference | end to end |", "|---|---|---|"]
-        lines += [f"| {b} | {v['inference']:.2f}x | {v['end_to_end']:.2f}x |" for b, v in report["ratios_vs_opencv_dnn"].items()]
+        first = r["end_to_end"][presets[0]]
+        psnr = f"{r['set5_psnr']:.2f}" if r.get("set5_psnr") is not None else ""
+        lines.append(f"| {model} | {r['backend']} | {r['engine']} | {psnr} | {r['infer_ms_median']:.1f} | "
+                     f"{r['infer_ms_p95']:.1f} | {r['infer_fps']:.1f} | "
+                     + " | ".join(f"{r['end_to_end'][p]['fps']:.1f}" for p in presets)
+                     + f" | {first['limiting_stage']} | {first['peak_rss_mib']:.0f} |")
+    for preset in presets:
+        lines += ["", f"Busy time per frame of each stage, end to end with `{preset}` (ms):", "",
+                  "| row | decode | upscale | chroma | encode |", "|---|---|---|---|---|"]
+        for r in report["results"]:
+            if r.get("available"):
+                st = r["end_to_end"][preset]["stages_ms_per_frame"]
+                lines.append(f"| {_label(r)} | {st['decode']:.1f} | {st['upscale']:.1f} | {st['chroma']:.1f} | {st['encode']:.1f} |")
+    table = report["ratios"]
+    for key, title in (("vs_espcn", "the shipped ESPCN on ONNX Runtime, float32 (how vsr ran before)"),
+                       ("vs_opencv_dnn", "OpenCV's DNN module on the same model (the common peer)")):
+        rows = [(label, v[key]) for label, v in table.items() if v[key]]
+        if rows:
+            lines += ["", f"Speed relative to {title}; end to end with `{presets[0]}` (higher is faster):", "",
+                      "| row | inference | end to end |", "|---|---|---|"]
+            lines += [f"| {label} | {v['inference']:.2f}x | {v['end_to_end']:.2f}x |" for label, v in rows]
     lines += ["", "Figures are from one run on a possibly shared machine: compare medians and ratios, not single timings.", ""]
     return "\n".join(lines)
 
 
 def chart(report: dict, path: Path) -> None:
-    """Inference and end-to-end FPS per backend as grouped bars, values printed on them."""
+    """Inference and end-to-end FPS per row as grouped bars, values printed on them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -229,18 +300,20 @@ def chart(report: dict, path: Path) -> None:
     rows = [r for r in report["results"] if r.get("available")]
     if not rows:
         return
-    names = [r["backend"] for r in rows]
+    preset = report["settings"]["presets"][0]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for offset, key, label in ((-0.2, "infer_fps", "inference only"), (0.2, "e2e_fps", "end to end (file to file)")):
-        bars = ax.bar(x + offset, [r[key] for r in rows], width=0.4, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(rows)), 4.8), dpi=110)
+    series = ((-0.2, [r["infer_fps"] for r in rows], "inference only"),
+              (0.2, [r["end_to_end"][preset]["fps"] for r in rows], f"end to end (file to file, x264 {preset})"))
+    for offset, values, label in series:
+        bars = ax.bar(x + offset, values, width=0.4, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
     (wi, hi), (wo, ho) = report["frame_in"], report["frame_out"]
     m = report["machine"]
     ax.set_title(f"vsr bench x{report['settings']['scale']}: {wi}x{hi} -> {wo}x{ho}\n{m['cpu']}, {m['cores']} cores"
                  + (f", {m['gpu']}" if m.get("gpu") else ""), fontsize=10)
-    ax.set_xticks(x, names)
-    values = [r[k] for r in rows for k in ("infer_fps", "e2e_fps")]
+    ax.set_xticks(x, [_label(r).replace(" ", "\n", 1) for r in rows], fontsize=7)
+    values = [v for _, vs, _ in series for v in vs]
     log_axis = max(values) > 20 * min(values)  # bicubic runs far ahead: a log axis keeps the networks visible
     if log_axis:
         ax.set_yscale("log")

@@ -20,22 +20,31 @@ def _size(ctx, param, value):
     return w, h
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 @click.command("bench")
 @click.option("--input", "input_", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Video whose first --frames frames are measured.")
 @click.option("--synthetic", callback=_size, default=None, metavar="WxH", help="Measure generated frames of this size instead.")
 @click.option("--scale", type=click.IntRange(2, 4), default=_D.scale, show_default=True)
+@click.option("--models", default=",".join(_D.models), show_default=True,
+              help="Comma-separated: shipped models (fast, balanced, espcn) or weights files.")
 @click.option("--backends", default=",".join(_D.backends), show_default=True,
-              help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, cpu.")
+              help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, openvino, cpu.")
+@click.option("--precisions", default=",".join(_D.precisions), show_default=True,
+              help="Comma-separated: fp32, int8 (int8 runs on onnxruntime and openvino, where a model has its graph).")
 @click.option("--frames", type=click.IntRange(1), default=_D.frames, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=_D.out, show_default=True,
               help="Folder for report.json, report.md and chart.png.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weights [default: shipped ESPCN].")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True, help="Threads per backend (0: one per core).")
-@click.option("--preset", default=_D.preset, show_default=True, help="x264 preset of the end-to-end runs.")
-def bench_command(input_, synthetic, scale, backends, frames, out, weights, threads, preset) -> None:
-    """Measure each backend on the same frames and weights: inference FPS (median, p95),
-    end-to-end FPS file to file, time per stage, the limiting stage, peak memory.
+@click.option("--presets", default=",".join(_D.presets), show_default=True,
+              help="Comma-separated x264 presets; each row runs end to end with each.")
+def bench_command(input_, synthetic, scale, models, backends, precisions, frames, out, threads, presets) -> None:
+    """Measure each model on each backend and precision, on the same frames: inference FPS
+    (median, p95), end-to-end FPS file to file, time per stage, the limiting stage, peak
+    memory, Set5 PSNR, and speed relative to the shipped ESPCN and to OpenCV's DNN module.
 
     Writes OUT/report.json, OUT/report.md and OUT/chart.png, and prints the Markdown.
     """
@@ -43,8 +52,8 @@ def bench_command(input_, synthetic, scale, backends, frames, out, weights, thre
 
     if (input_ is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --input FILE or --synthetic WxH")
-    settings = BenchSettings(input=input_, synthetic=synthetic, scale=scale,
-                             backends=tuple(b.strip() for b in backends.split(",") if b.strip()), frames=frames,
-                             out=out, weights=weights, threads=threads, preset=preset)
+    settings = BenchSettings(input=input_, synthetic=synthetic, scale=scale, models=_list(models),
+                             backends=_list(backends), precisions=_list(precisions), frames=frames, out=out,
+                             threads=threads, presets=_list(presets))
     run_bench(settings, log=lambda message: click.echo(message, err=True))
     click.echo((Path(out) / "report.md").read_text())
