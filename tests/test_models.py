@@ -71,3 +71,20 @@ def test_the_image_space_residual_passes_the_input_through_every_sub_pixel():
 def test_multiply_adds_count_every_convolution():
     assert multiply_adds_per_pixel(ESPCN(3)) == 5 * 5 * 64 + 3 * 3 * 64 * 32 + 3 * 3 * 32 * 9
     assert multiply_adds_per_pixel(PlainChain(3, (16,) * 5)) == 9 * 16 + 4 * 9 * 16 * 16 + 9 * 16 * 9
+
+
+@pytest.mark.parametrize("scale", [3, 2], ids=["same scale", "another scale"])
+def test_a_training_network_can_start_from_trained_weights(data, scale):
+    trained = _scrambled(RepPlainChain(3, (8,) * 3), seed=1).fold()
+    start = RepPlainChain(scale, (8,) * 3)
+    start.start_from(trained)
+    folded = start.fold()
+    kept = trained.convs() if scale == 3 else trained.convs()[:-1]
+    for mine, theirs in zip(folded.convs(), kept):
+        assert torch.allclose(mine.weight, theirs.weight, atol=1e-5) and torch.allclose(mine.bias, theirs.bias, atol=1e-5)
+    # every branch keeps its own weights, so each goes on learning
+    assert all(rep.expand1.weight.abs().sum() > 0 and rep.edge_scale.abs().sum() > 0 for rep in start.convs)
+    if scale == 3:
+        y = _set5_y(data)[1]
+        with torch.no_grad():
+            assert (start(y) - trained(y)).abs().max() < 1e-5

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 
 from vsr.colour import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from vsr.train.evaluate import evaluate, torch_y_upscaler
+from vsr.train.evaluate import backend_y_upscaler, evaluate, torch_y_upscaler
 from vsr.train.imresize import imresize, resize_matrix
 from vsr.train.metrics import psnr, ssim
-from vsr.weights import load_model, read_manifest, shipped_weights
+from vsr.backends import BackendSettings, choose_backend
+from vsr.models import multiply_adds_per_pixel
+from vsr.weights import INT8_TOLERANCE_DB, load_network
 
 
 def test_upscale_x2_uses_keys_cubic_weights():
@@ -84,12 +86,40 @@ def test_bicubic_reproduces_published_set5_baselines(data, scale, published):
     assert len(result["images"]) == 5
 
 
-@pytest.mark.parametrize("scale,target", [(2, 36.66), (3, 32.55), (4, 30.48)])
-def test_shipped_weights_meet_their_targets_and_manifests_on_set5(data, scale, target):
-    """ESPCN paper (x3) and SRCNN (x2, x4) on Set5; the manifest's figures are what eval measures."""
-    weights = shipped_weights(scale)
-    result = evaluate(data / "val" / "Set5", scale, torch_y_upscaler(load_model(weights, scale=scale)))
-    model, claimed = result["mean"]["model"], read_manifest(weights)["validation"]
-    assert model["psnr"] >= target
-    assert model["psnr"] == pytest.approx(claimed["psnr"], abs=0.005)
-    assert model["ssim"] == pytest.approx(claimed["ssim"], abs=0.0005)
+ESPCN_PAPER = {2: 36.66, 3: 32.55, 4: 30.48}  # Set5: the ESPCN paper at x3, SRCNN at x2 and x4
+TARGETS = {"espcn": ESPCN_PAPER, "fast": ESPCN_PAPER, "balanced": {2: 37.0, 3: 33.0, 4: 30.77}}  # shipped ESPCN + 0.2
+COST = {"espcn": 1.0, "fast": 1 / 4, "balanced": 1 / 2}  # at most this share of ESPCN's multiply-adds per pixel
+SHIPPED = [(model, scale) for model in TARGETS for scale in (2, 3, 4)]
+
+
+@pytest.mark.parametrize("model,scale", SHIPPED, ids=[f"{m}-x{s}" for m, s in SHIPPED])
+def test_shipped_models_meet_their_targets_costs_and_manifests_on_set5(data, model, scale):
+    """The manifest's figures are what eval measures; fast and balanced cost what their names promise."""
+    net = load_network(model, scale)
+    result = evaluate(data / "val" / "Set5", scale, torch_y_upscaler(net.module))
+    measured, claimed = result["mean"]["model"], net.manifest["validation"]
+    assert measured["psnr"] >= TARGETS[model][scale]
+    assert measured["psnr"] == pytest.approx(claimed["psnr"], abs=0.005)
+    assert measured["ssim"] == pytest.approx(claimed["ssim"], abs=0.0005)
+    espcn = multiply_adds_per_pixel(load_network("espcn", scale).module)
+    assert multiply_adds_per_pixel(net.module) <= COST[model] * espcn
+
+
+INT8 = [(model, scale, engine) for model, scale in SHIPPED for engine in ("openvino", "onnxruntime")]
+
+
+@pytest.mark.parametrize("model,scale,engine", INT8, ids=[f"{m}-x{s}-{e}" for m, s, e in INT8])
+def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine):
+    """Each int8 graph, run by its engine, scores on Set5 what its record says, within the dB of
+    float32 it states; only a graph within 0.1 dB is a default."""
+    net = load_network(model, scale)
+    record = net.manifest["int8"][engine]
+    backend = choose_backend(engine, net, BackendSettings(precision="int8"))
+    measured = evaluate(data / "val" / "Set5", scale, backend_y_upscaler(backend))
+    psnr = measured["mean"]["model"]["psnr"]
+    assert psnr == pytest.approx(record["psnr"], abs=0.005)
+    assert record["float32_psnr"] == net.manifest["validation"]["psnr"]
+    assert record["float32_psnr"] - psnr <= record["loss_db"] + 0.005
+    assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB)
+    assert BackendSettings().precision == "auto" and choose_backend(engine, net, BackendSettings()).precision == (
+        "int8" if record["default"] else "fp32")

@@ -38,11 +38,11 @@ def _schedule_matches(legs: list, rows: list[dict]) -> bool:
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
     runs = [ROOT / "train" / "checkpoints" / name for name in RUNS[scale]]
-    legs = stage_runs(scale, "../shared/data", "unused")
+    legs = stage_runs("espcn", scale, "../shared/data", "unused")
     stages: dict[str, list] = {}  # the legs of each stage, by its folder
     for cfg, until in legs:
         stages.setdefault(cfg.out, []).append((cfg, until))
-    assert len(STAGES[scale]) == len(runs) == len(stages)
+    assert len(STAGES["espcn"][scale]) == len(runs) == len(stages)
     where = {"out", "init", "device"}  # where a run wrote, what it started from, and "auto" that chose the CPU
     for run, stage in zip(runs, stages.values()):
         ran = complete_record(json.loads((run / "best.json").read_text())["train_config"])
@@ -61,14 +61,14 @@ def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
 
 def test_a_stage_2_without_its_switch_of_schedule_would_not_match_its_log():
     """The check above can fail: stage 2 of x3 as one 400,000-step schedule is not what ran."""
-    cfg, _ = stage_runs(3, "../shared/data", "unused")[2]
+    cfg, _ = stage_runs("espcn", 3, "../shared/data", "unused")[2]
     assert not _schedule_matches([(cfg, None)], _log(ROOT / "train" / "checkpoints" / "espcn_x3_t91"))
 
 
 def test_reproduce_trains_each_stage_from_the_last_resumes_and_passes_over(data, tmp_path, monkeypatch):
     # x4's first two stages, cut short: stage 1 to step 20; stage 2 on a 40-step schedule to
     # step 10, then on a 20-step one; broken off at step 11 and run again, then run once more.
-    legs = stage_runs(4, data, tmp_path / "runs")[:3]
+    legs = stage_runs("espcn", 4, data, tmp_path / "runs")[:3]
     short = [(20, None), (40, 10), (20, None)]
     legs = [(dataclasses.replace(cfg, data=(str(data / "train" / "T91"),), steps=steps, eval_every=10, warmup=5), until)
             for (cfg, _), (steps, until) in zip(legs, short)]

@@ -118,7 +118,7 @@ def test_init_starts_from_the_given_weights_and_records_them(data, tmp_path, mon
     manifest = train(cfg, quiet=True)
     before, after = load_model("start.pt").state_dict(), load_model(tmp_path / "run" / "best.pt").state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    record = {"weights": "start.pt", "sha256": sha256(tmp_path / "start.pt"), "steps": 54000,
+    record = {"weights": "start.pt", "sha256": sha256(tmp_path / "start.pt"), "scale": 3, "steps": 54000,
               "command": "vsr train --scale 3 ...", "train_wall_s": 60.0}
     assert manifest["init"] == record
     # Resuming needs neither the start file nor the same spelling of its path, and keeps the record.

@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader
 
 from vsr import machine
 from vsr.errors import BackendUnavailable, SettingsError
-from vsr.models import build_training_model, deploy_form
+from vsr.models import TRAINING_FORMS, build_training_model, deploy_form
 from vsr.progress import Progress
 from vsr.weights import load_model, read_manifest, save_weights, sha256
 from .data import PatchDataset, load_y_pairs
@@ -169,17 +169,24 @@ def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
 
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
-    """Load cfg.init's weights into model; return what they were, so that the chain of runs can be reproduced."""
+    """Load cfg.init's weights into model; return what they were, so that the chain of runs can be reproduced.
+
+    A model with a training form may start from weights of another scale: all but its tail.
+    """
     path = Path(cfg.init)
-    start = load_model(path, scale=cfg.scale, model=cfg.model)
+    other_scale = cfg.model in TRAINING_FORMS
+    start = load_model(path, scale=None if other_scale else cfg.scale, model=cfg.model)
     try:
-        model.load_state_dict(start.state_dict())
-    except RuntimeError:
+        if other_scale:
+            model.start_from(start)
+        else:
+            model.load_state_dict(start.state_dict())
+    except (RuntimeError, ValueError):
         widths = [m.out_channels for m in start.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
         raise SettingsError(f"--init {path}: has channels {','.join(map(str, widths))}, not "
                             f"{','.join(map(str, cfg.channels))}; pass --channels to match") from None
     before = read_manifest(path) or {}
-    return {"weights": cfg.init, "sha256": sha256(path),
+    return {"weights": cfg.init, "sha256": sha256(path), "scale": start.scale,
             **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}
 
 

@@ -14,8 +14,8 @@ from vsr.errors import SettingsError, WeightsError
 from vsr.weights import sha256
 from .loop import TrainConfig, train
 
-# What every stage shares: ESPCN 64-32 with MSE, on the CPU with one thread and no loader
-# workers, as the shipped runs were made (bfloat16 from stage 2 on is a CPU setting).
+# What every ESPCN stage shares: ESPCN 64-32 with MSE, on the CPU with one thread and no
+# loader workers, as the shipped runs were made (bfloat16 from stage 2 on is a CPU setting).
 COMMON = dict(model="espcn", channels=(64, 32), loss="mse", device="cpu", threads=1, workers=0)
 # Stage 1, from random weights on all three training sets, batch 64 from 1e-3 (TrainConfig's defaults).
 FROM_SCRATCH = dict(data=("T91", "BSD200", "photos"), steps=60_000)
@@ -26,7 +26,7 @@ ON_T91 = dict(data=("T91",), batch=16, bf16=True, eval_every=5000)
 # with 400,000 steps (to fit the session); "begun_as" replays that switch. The last stage of
 # each is a new cosine decay from 3e-4 with another seed, so that its crops are new.
 LAST = {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}
-STAGES = {
+ESPCN = {
     2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)},
         {**ON_T91, "lr": 1e-4, "steps": 120_000}, LAST],
     3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)}, LAST],
@@ -34,19 +34,37 @@ STAGES = {
         {**ON_T91, "lr": 2e-4, "steps": 420_000}, LAST],
 }
 
+# The plain chains (fast: 8 channels, balanced: 16; a head and 4 body layers) train with
+# MSE on all three sets in batches of 32 patches of 24x24, from 1e-3, one thread each. x3
+# trains from random weights; x2 and x4 start from x3's best (all but the tail).
+PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
+             eval_every=5000, device="cpu", threads=1, workers=0)
+FROM_X3 = dict(steps=80_000, lr=5e-4)
+
+
+def _plain(channels: tuple[int, ...]) -> dict[int, list[dict]]:
+    x3 = {**PLAIN, "channels": channels, "scale": 3, "steps": 200_000}
+    return {3: [x3], **{s: [x3, {**PLAIN, "channels": channels, "scale": s, **FROM_X3}]
+                        for s in (2, 4)}}
+
+
+STAGES: dict[str, dict[int, list[dict]]] = {"espcn": ESPCN, "fast": _plain((8,) * 5), "balanced": _plain((16,) * 5)}
+
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
 
 
-def stage_runs(scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
-    """STAGES[scale] as the runs that replay it: data under data_root (train/*, val/Set5), stage N
-    in out/espcn_xS_stageN, starting from the best weights of the stage before; a stage that
-    switched schedules is two runs in one folder, the first stopped where the switch was."""
+def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
+    """STAGES[model][scale] as the runs that replay it: data under data_root (train/*, val/Set5),
+    stage N at scale s in out/MODEL_xs_stageN, starting from the best weights of the stage
+    before; a stage that switched schedules is two runs in one folder, the first stopped
+    where the switch was."""
     data_root, runs, init = Path(data_root), [], ""
-    for i, stage in enumerate(STAGES[scale], 1):
+    for i, stage in enumerate(STAGES[model][scale], 1):
         settings = {k: v for k, v in stage.items() if k != "begun_as"}
         settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
-        cfg = TrainConfig(scale=scale, val=str(data_root / "val" / "Set5"),
-                          out=str(Path(out) / f"espcn_x{scale}_stage{i}"), init=init, **{**COMMON, **settings})
+        settings = {"scale": scale, **(COMMON if model == "espcn" else {}), **settings}
+        cfg = TrainConfig(val=str(data_root / "val" / "Set5"),
+                          out=str(Path(out) / f"{model}_x{settings['scale']}_stage{i}"), init=init, **settings)
         if "begun_as" in stage:
             steps, switched_at = stage["begun_as"]
             runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
@@ -55,11 +73,13 @@ def stage_runs(scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
     return runs
 
 
-def reproduce_shipped(scale: int, data_root: str | Path, out: str | Path, quiet: bool = False) -> tuple[Path, dict]:
-    """Train the shipped weights for scale again under out; returns where they are and their manifest."""
-    dest = Path(out) / f"espcn_x{scale}.pt"
-    command = shlex.join(["vsr", "reproduce", "--scale", str(scale), "--data-root", str(data_root)])
-    return dest, reproduce(stage_runs(scale, data_root, out), dest, command, quiet=quiet)
+def reproduce_shipped(model: str, scale: int, data_root: str | Path, out: str | Path,
+                      quiet: bool = False) -> tuple[Path, dict]:
+    """Train the shipped weights of model at scale again under out; returns where they are and their manifest."""
+    dest = Path(out) / f"{model}_x{scale}.pt"
+    command = shlex.join(["vsr", "reproduce", *(["--model", model] if model != "espcn" else []), "--scale", str(scale),
+                          "--data-root", str(data_root)])
+    return dest, reproduce(stage_runs(model, scale, data_root, out), dest, command, quiet=quiet)
 
 
 def reproduce(runs: list[Leg], dest: str | Path, command: str, quiet: bool = False) -> dict:

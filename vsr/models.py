@@ -55,10 +55,13 @@ class PlainChain(nn.Module):
                 layers.append(nn.ReLU())
         self.body = nn.Sequential(*layers)
         self.shuffle = nn.PixelShuffle(scale)
-        self.scale = scale
+        self.scale, self.channels = scale, tuple(channels)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.body(y) + y)
+
+    def convs(self) -> list[nn.Conv2d]:
+        return [m for m in self.body if isinstance(m, nn.Conv2d)]
 
 
 # Fixed edge filters of the ECB block: each scaled per channel by a learnt factor.
@@ -126,6 +129,14 @@ class RepConv3x3(nn.Module):
         weight, bias = self.fold()
         return F.conv2d(x, weight, bias, padding=1)
 
+    @torch.no_grad()
+    def set_fold(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Make the block fold to (weight, bias) by moving the 3x3 branch alone: the other
+        branches keep their (random) weights and so keep learning, unlike zeroed ones."""
+        now_weight, now_bias = self.fold()
+        self.conv3.weight += weight - now_weight
+        self.conv3.bias += bias - now_bias
+
 
 class RepPlainChain(nn.Module):
     """The training form of PlainChain: each convolution a RepConv3x3. `fold()` gives the
@@ -148,12 +159,20 @@ class RepPlainChain(nn.Module):
     def fold(self) -> PlainChain:
         """The deploy form: the same network as plain 3x3 convolutions."""
         plain = PlainChain(self.scale, self.channels)
-        convs = [m for m in plain.body if isinstance(m, nn.Conv2d)]
-        for conv, rep in zip(convs, self.convs):
+        for conv, rep in zip(plain.convs(), self.convs):
             weight, bias = rep.fold()
             conv.weight.copy_(weight)
             conv.bias.copy_(bias)
         return plain.eval()
+
+    def start_from(self, plain: PlainChain) -> None:
+        """Start as `plain` (trained, of the same widths): every layer, or at another scale
+        every layer but the tail, which stays random (as EDSR starts x3 and x4 from x2)."""
+        if plain.channels != self.channels:
+            raise ValueError(f"widths {plain.channels} are not {self.channels}")
+        pairs = list(zip(self.convs, plain.convs()))
+        for rep, conv in pairs if plain.scale == self.scale else pairs[:-1]:
+            rep.set_fold(conv.weight, conv.bias)
 
 
 # What a weights file can hold: the forms that are saved and run.

@@ -7,20 +7,23 @@ import click
 
 
 @click.command("reproduce")
-@click.option("--scale", type=click.IntRange(2, 4), required=True, help="Which shipped weights to train again.")
+@click.option("--model", type=click.Choice(["fast", "balanced", "espcn"]), default="espcn", show_default=True,
+              help="Which shipped model to train again.")
+@click.option("--scale", type=click.IntRange(2, 4), required=True, help="Its scale.")
 @click.option("--data-root", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder holding train/T91, train/BSD200, train/photos and val/Set5 (e.g. ../shared/data).")
 @click.option("--out", default="runs/reproduce", show_default=True,
-              help="Each stage runs in OUT/espcn_xS_stageN; the result is OUT/espcn_xS.pt with its manifest.")
+              help="Stage N at scale s runs in OUT/MODEL_xs_stageN; the result is OUT/MODEL_xS.pt with its manifest.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def reproduce_command(scale, data_root, out, quiet) -> None:
-    """Train the shipped ESPCN weights for SCALE again, from random weights, stage by stage.
+def reproduce_command(model, scale, data_root, out, quiet) -> None:
+    """Train the shipped weights of MODEL for SCALE again, from random weights, stage by stage.
 
     The stages and their settings are those the README lists and the shipped manifests
-    record; on the CPU as they were made, so hours per scale. Run it again after a stop and
-    it resumes where it was (finished stages are passed over).
+    record; on the CPU as they were made, so hours per file (fast and balanced at x2 and
+    x4 start from their x3, which is trained first). Run it again after a stop and it
+    resumes where it was (finished stages are passed over).
     """
     from vsr.train.recipes import reproduce_shipped
 
-    dest, manifest = reproduce_shipped(scale, data_root, out, quiet=quiet)
+    dest, manifest = reproduce_shipped(model, scale, data_root, out, quiet=quiet)
     click.echo(json.dumps({"weights": str(dest), "validation": manifest["validation"], "stages": manifest["stages"]}))

@@ -1,0 +1,71 @@
+"""Choosing a model: by name, by a frame rate to hold (measured here), and `vsr models`."""
+import json
+
+import pytest
+
+from clips import run_vsr
+from vsr.models import multiply_adds_per_pixel
+from vsr.target_fps import Candidate, choose
+from vsr.weights import load_network
+
+MEASURED = [Candidate("fast", "cpu (openvino int8)", 32.6, 15.0),  # 66.7 fps
+            Candidate("balanced", "cpu (openvino int8)", 33.1, 30.0),  # 33.3 fps
+            Candidate("espcn", "cpu (onnxruntime)", 32.8, 80.0)]  # 12.5 fps
+
+
+@pytest.mark.parametrize("fps,share,picked,holds", [
+    (25, 1.0, "balanced", True),  # both fast and balanced hold 25: the better of them
+    (25, 0.5, "fast", True),  # with half the frame time, only fast does
+    (10, 1.0, "balanced", True),  # all three hold 10; espcn scores less than balanced
+    (50, 0.5, "fast", False),  # none holds: the fastest, and it says so
+])
+def test_target_fps_takes_the_best_model_that_holds_the_rate(fps, share, picked, holds):
+    choice, held = choose(MEASURED, fps, share)
+    assert (choice.model, held) == (picked, holds)
+
+
+def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_path):
+    clip = data / "video" / "imageio_realshort.mp4"
+    done = run_vsr("upscale", clip, tmp_path / "out.mp4", "--target-fps", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    said = next(line for line in done.stderr.splitlines() if line.startswith("model: "))
+    # At 1 fps every model holds, so the best on Set5 is taken, and every model was measured.
+    best = max(("fast", "balanced", "espcn"), key=lambda m: load_network(m, 3).manifest["validation"]["psnr"])
+    assert said.startswith(f"model: {best}, the best on Set5 that holds 1 fps")
+    assert all(f"{m} " in said for m in ("fast", "balanced", "espcn")) and "measured at 320x240" in said
+    assert json.loads(done.stdout)["model"] == f"{best}_x3"
+    # A second run reads the measurements back from the cache instead of taking seconds again.
+    again = run_vsr("upscale", clip, tmp_path / "again.mp4", "--target-fps", "1000", "--json")
+    assert "warning: no model holds 1000 fps at 320x240" in again.stderr and json.loads(again.stdout)["model"] == "fast_x3"
+
+
+def test_target_fps_and_model_together_are_refused(data, tmp_path):
+    done = run_vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / "o.mp4", "--model", "fast",
+                   "--target-fps", "25")
+    assert done.returncode == 2 and "give --model or --target-fps, not both" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_model_name_is_one_line(data, tmp_path):
+    done = run_vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / "o.mp4", "--model", "quick")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "vsr: error: quick: neither a shipped model (fast, balanced, espcn) nor a weights file")
+
+
+def test_models_lists_every_shipped_model_with_its_cost_and_quality():
+    done = run_vsr("models", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["model"], r["scale"]) for r in rows] == [(m, s) for s in (2, 3, 4) for m in ("fast", "balanced", "espcn")]
+    for r in rows:
+        net = load_network(r["model"], r["scale"])
+        assert r["parameters"] == sum(p.numel() for p in net.module.parameters())
+        assert r["multiply_adds_per_pixel"] == multiply_adds_per_pixel(net.module)
+        assert r["set5_psnr"] == net.manifest["validation"]["psnr"]
+        assert set(r["int8"]) == {"openvino", "onnxruntime"}
+    table = run_vsr("models", "--scale", "3").stdout.splitlines()
+    assert table[0].split()[:4] == ["model", "scale", "params", "MACs/px"]
+    fast = next(line for line in table if line.startswith("fast "))
+    espcn_row = next(r for r in rows if (r["model"], r["scale"]) == ("espcn", 3))
+    assert fast.split()[1] == "x3" and f"{espcn_row['multiply_adds_per_pixel']:,}" in next(
+        line for line in table if line.startswith("espcn "))
