@@ -4,11 +4,11 @@ from setuptools import setup
 setup(
     name="vsr",
     version="0.1.0",
-    description="Real-time video super-resolution: ESPCN on the luma channel, streamed file to file",
+    description="Real-time video super-resolution: small networks on the luma channel, streamed file to file",
     python_requires=">=3.9",
     packages=["vsr", "vsr.cli", "vsr.train", "vsr.engines"],
     package_dir={"vsr": "vsr", "vsr.train": "train", "vsr.engines": "engines"},
-    package_data={"vsr": ["weights/*.pt", "weights/*.json"]},
+    package_data={"vsr": ["weights/*.pt", "weights/*.json", "weights/*.onnx"]},
     install_requires=[
         "torch>=2.1",
         "av>=12",
@@ -17,10 +17,12 @@ setup(
         "click>=8.1",
         "onnx>=1.15",
         "onnxruntime>=1.17",
+        "openvino>=2024.0",
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dev": ["pytest>=7"],
+        "dev": ["pytest>=7", "nncf>=2.10"],
+        "quantize": ["nncf>=2.10"],
         "tensorrt": ["tensorrt>=10"],
     },
     entry_points={"console_scripts": ["vsr=vsr.cli:main"]},
