@@ -118,7 +118,7 @@ def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine
     measured = evaluate(data / "val" / "Set5", scale, backend_y_upscaler(backend))
     psnr = measured["mean"]["model"]["psnr"]
     assert psnr == pytest.approx(record["psnr"], abs=0.005)
-    assert record["float32_psnr"] == net.manifest["validation"]["psnr"]
+    assert record["float32_psnr"] == pytest.approx(net.manifest["validation"]["psnr"], abs=0.002)
     assert record["float32_psnr"] - psnr <= record["loss_db"] + 0.005
     assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB)
     assert BackendSettings().precision == "auto" and choose_backend(engine, net, BackendSettings()).precision == (

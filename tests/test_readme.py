@@ -55,7 +55,8 @@ def test_upscale_examples_run(inputs, data, tmp_path):
         assert done.returncode == 0, f"{line}\n{done.stderr}"
         out = cwd / shlex.split(line)[3]
         assert out.exists(), line
-    photo = cv2.imread(str(tmp_path / "example2" / "photo_x4.png"))
+    which = next(i for i, line in enumerate(examples) if "photo_x4.png" in line)
+    photo = cv2.imread(str(tmp_path / f"example{which}" / "photo_x4.png"))
     assert photo is not None and photo.shape[:2] == tuple(4 * s for s in cv2.imread(str(inputs / "photo.png")).shape[:2])
 
 

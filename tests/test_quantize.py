@@ -1,0 +1,31 @@
+"""`vsr quantize` makes an int8 graph per CPU engine, scores it, and records it beside the weights."""
+import json
+import shutil
+
+import pytest
+
+from clips import run_vsr
+from vsr.backends import BackendSettings, choose_backend
+from vsr.weights import load_network, sha256, shipped_weights
+
+
+def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
+    weights = tmp_path / "mine.pt"
+    shutil.copy(shipped_weights(3, "fast"), weights)
+    manifest = json.loads(shipped_weights(3, "fast").with_suffix(".json").read_text())
+    manifest.pop("int8")
+    weights.with_suffix(".json").write_text(json.dumps(manifest))
+    done = run_vsr("quantize", "--model", weights, "--scale", 3, "--calibration", data / "video",
+                   "--val", data / "val" / "Set5")
+    assert done.returncode == 0, done.stderr
+    records = json.loads(weights.with_suffix(".json").read_text())["int8"]
+    assert set(records) == {"onnxruntime", "openvino"}
+    net = load_network(str(weights), 3)
+    for engine, record in records.items():
+        graph = tmp_path / record["graph"]
+        assert graph.name == f"mine.int8-{engine}.onnx" and record["sha256"] == sha256(graph)
+        assert record["float32_psnr"] == pytest.approx(manifest["validation"]["psnr"], abs=0.002)
+        assert 0 <= record["float32_psnr"] - record["psnr"] < 0.3
+        assert record["loss_db"] == pytest.approx(record["float32_psnr"] - record["psnr"], abs=0.002)
+        assert f"{engine}: int8 {record['psnr']:.3f} dB against float32" in done.stdout
+        assert choose_backend(engine, net, BackendSettings(precision="int8")).precision == "int8"
