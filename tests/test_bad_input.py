@@ -1,12 +1,15 @@
 """Bad input and failures: one clear line, a non-zero exit, the input untouched, no partial file."""
 import hashlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import av
+import numpy as np
 import pytest
 
 from clips import real_frames, run_vsr, write_clip
@@ -44,16 +47,62 @@ def test_missing_file(tmp_path):
     assert_clean_failure(vsr("upscale", tmp_path / "nope.mp4", tmp_path / "out.mp4"), tmp_path, "no such file")
 
 
-@pytest.mark.parametrize("clip", ["decord_flipping_a_pancake.mkv", "mmaction2_tests_test.avi", "moviepy_chaplin.mp4"])
-def test_truncated_file(data, tmp_path, clip):
+@pytest.mark.parametrize("clip,ends", [("decord_flipping_a_pancake.mkv", "ends at 5.0 s of the 10.4 s"),
+                                       ("mmaction2_tests_test.avi", "ends at 3.1 s of the 6.6 s")])
+def test_a_cut_off_file_is_upscaled_as_far_as_it_goes(data, tmp_path, clip, ends):
     raw = (data / "video" / clip).read_bytes()
     cut = tmp_path / f"cut{(data / 'video' / clip).suffix}"
     cut.write_bytes(raw[: len(raw) // 2])
     before = hashlib.sha256(cut.read_bytes()).hexdigest()
-    result = vsr("upscale", cut, tmp_path / "out.mp4", "--scale", 2, "--preset", "ultrafast")
-    assert_clean_failure(result, tmp_path, str(cut))
-    assert "truncated" in result.stderr or "not a media file" in result.stderr
+    result = vsr("upscale", cut, tmp_path / "up.mkv", "--scale", 2, "--model", "fast", "--preset", "ultrafast", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == f"warning: {cut}: the input {ends} its header promises (cut off?); upscaled as far as it goes"
+    with av.open(str(cut)) as src, av.open(str(tmp_path / "up.mkv")) as out:
+        assert _times(out) == sorted(_times(src))
+    strict = vsr("upscale", cut, tmp_path / "strict.mkv", "--scale", 2, "--model", "fast", "--strict")
+    assert_clean_failure(strict, tmp_path, f"{cut}: truncated or damaged")
     assert hashlib.sha256(cut.read_bytes()).hexdigest() == before
+
+
+def test_an_mp4_cut_before_its_index_cannot_be_read(chaplin, tmp_path):
+    raw = chaplin.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(raw[: len(raw) // 2])  # its moov box is at the end
+    result = vsr("upscale", tmp_path / "cut.mp4", tmp_path / "out.mp4")
+    assert_clean_failure(result, tmp_path, "not a media file FFmpeg can read")
+
+
+def _times(container) -> list[float]:
+    """Each video frame's time in seconds, to the millisecond (containers differ in time base)."""
+    return [round(float(f.pts * f.time_base), 3) for f in container.decode(container.streams.video[0])]
+
+
+def _damaged_copy(src, dst, at: float, size: int = 5000):
+    raw = bytearray(src.read_bytes())
+    i = int(len(raw) * at)
+    raw[i : i + size] = bytes(np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8))
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+def test_damaged_packets_are_skipped_and_their_frames_repeated(data, tmp_path):
+    clip = data / "video" / "imageio_realshort.mp4"
+    bad = _damaged_copy(clip, tmp_path / "bad.mp4", at=0.3)
+    result = vsr("upscale", bad, tmp_path / "up.mkv", "--scale", 2, "--model", "fast", "--json")
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    assert re.fullmatch(rf"warning: {bad}: 2 damaged video packets at 0\.\d s skipped; 2 frames repeated in their place",
+                        warning)
+    assert json.loads(result.stdout)["damage"]["repeated"] == 2
+    # Every frame in its place, the lost ones as copies of the one before; the audio whole.
+    with av.open(str(clip)) as src, av.open(str(tmp_path / "up.mkv")) as out:
+        assert _times(out) == _times(src)
+    with av.open(str(clip)) as src, av.open(str(tmp_path / "up.mkv")) as out:
+        audio = [[round(float(p.pts * p.time_base), 3) for p in c.demux(c.streams.audio[0]) if p.dts is not None]
+                 for c in (src, out)]
+        assert len(audio[0]) > 30 and audio[1] == audio[0]
+    strict = vsr("upscale", bad, tmp_path / "strict.mkv", "--scale", 2, "--model", "fast", "--strict")
+    assert_clean_failure(strict, tmp_path, f"{bad}: damaged: a video packet at 0.")
+    assert "will not decode" in strict.stderr
 
 
 def test_audio_only_file(chaplin, tmp_path):

@@ -132,68 +132,165 @@ def give_labels(stream, labels: tuple[int, dict]) -> None:
 REORDER = 8  # frames held back to put out-of-order timestamps right (AVI, packed B-frames)
 
 
-def decode_frames(container: av.container.InputContainer, info: VideoInfo, path: str | Path) -> Iterator[av.VideoFrame]:
+@dataclass
+class Damage:
+    """What decoding put right in a damaged or cut-off input, for the warning and the summary.
+
+    As FFmpeg does, a packet that will not decode is skipped, and its frame is replaced by
+    the last good one, so that the frame count, the timing and the audio stay in step.
+    """
+
+    packets: int = 0  # video packets that would not decode
+    first: float = 0.0  # seconds of the first and last of them
+    last: float = 0.0
+    repeated: int = 0  # frames standing in for lost ones
+    ends_at: float = 0.0  # where a cut-off input's streams end, in seconds (0: not cut off)
+    promised: float = 0.0  # what its header promised
+
+    def note_packet(self, seconds: float) -> None:
+        self.first = seconds if not self.packets else min(self.first, seconds)
+        self.last = max(self.last, seconds)
+        self.packets += 1
+
+    def describe(self) -> str:
+        """One line for people, empty where nothing was damaged."""
+        parts = []
+        if self.packets:
+            where = f"at {self.first:.1f} s" if self.last - self.first < 0.05 else f"between {self.first:.1f} s and {self.last:.1f} s"
+            parts.append(f"{self.packets} damaged video packet{'s' * (self.packets > 1)} {where} skipped; "
+                         f"{self.repeated} frame{'s' * (self.repeated != 1)} repeated in their place")
+        if self.ends_at:
+            parts.append(f"the input ends at {self.ends_at:.1f} s of the {self.promised:.1f} s its header promises "
+                         "(cut off?); upscaled as far as it goes")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"packets": self.packets, "first_s": round(self.first, 3), "last_s": round(self.last, 3),
+                "repeated": self.repeated, "ends_at_s": round(self.ends_at, 3), "promised_s": round(self.promised, 3)}
+
+
+def copy_frame(frame: av.VideoFrame, pts: int) -> av.VideoFrame:
+    """A new frame with `frame`'s picture at another time: what stands in for a lost one."""
+    twin = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for i in range(len(frame.planes)):
+        plane(twin, i)[...] = plane(frame, i)
+    twin.pts, twin.time_base = pts, frame.time_base
+    return twin
+
+
+def _packets_decoded(container: av.container.InputContainer, stream, path: str | Path, damage: Damage,
+                     lost: list[int], strict: bool) -> Iterator[av.VideoFrame]:
+    """Frames of `stream` in decoder order. A packet that will not decode is skipped and its
+    time kept in `lost` (or, with `strict`, refused); a demuxer that breaks down mid-file ends
+    the video there, as a cut-off file would."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            if strict:
+                raise InputError(f"{path}: damaged: the container cannot be read past here ({_reason(exc)})") from exc
+            return
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as exc:
+            at = float(packet.pts * stream.time_base) if packet.pts is not None and stream.time_base else 0.0
+            if strict:
+                raise InputError(f"{path}: damaged: a video packet at {at:.2f} s will not decode ({_reason(exc)}); "
+                                 "without --strict it is skipped and the frame before it repeated") from exc
+            damage.note_packet(at)
+            if packet.pts is not None:
+                heapq.heappush(lost, packet.pts)
+            continue
+        yield from frames
+
+
+def decode_frames(container: av.container.InputContainer, info: VideoInfo, path: str | Path,
+                  damage: Optional[Damage] = None, strict: bool = False) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream in presentation order, in info.pix_fmt.
 
     Frames come out of the decoder in presentation order, but some containers (AVI) give
     them their packets' timestamps out of order. The timestamps themselves are right, so a
     small window hands them back sorted; a frame with none gets one a frame after the last.
-    A decoding failure mid-stream is reported as a damaged input, never skipped silently.
+    Damage is put right and recorded in `damage` (see Damage); with `strict`, a packet
+    that will not decode or a file that ends before its header says is refused instead.
     """
+    damage = damage if damage is not None else Damage()
     stream = container.streams[info.index]
-    stream.thread_type = "AUTO"  # frame and slice threads
+    # Slice threads only: with frame threads a decoder reports a damaged packet a few packets
+    # late and drops frames of packets that decoded, so the lost frames could not be named.
+    stream.thread_type = "SLICE"
     step = max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
     held: deque = deque()
     stamps: list[int] = []
-    newest, last, count = None, None, 0
+    lost: list[int] = []  # timestamps of frames that would not decode
+    newest, last, previous, count = None, None, None, 0
 
-    def release() -> av.VideoFrame:
+    def stand_ins(until: Optional[int], like: av.VideoFrame) -> Iterator[av.VideoFrame]:
+        """Copies of the frame before each lost one (of `like`, before the first), up to `until`."""
         nonlocal last
+        while lost and (until is None or lost[0] < until):
+            pts = heapq.heappop(lost)
+            if last is not None and pts <= last:
+                continue
+            damage.repeated += 1
+            last = pts
+            yield copy_frame(previous if previous is not None else like, pts)
+
+    def release() -> Iterator[av.VideoFrame]:
+        nonlocal last, previous
         frame = held.popleft()
         pts = heapq.heappop(stamps)
+        yield from stand_ins(pts, frame)
         frame.pts = pts if last is None or pts > last else last + 1
-        last = frame.pts
-        return frame
+        last, previous = frame.pts, frame
+        yield frame
 
-    try:
-        for frame in container.decode(stream):
-            if frame.format.name != info.pix_fmt:
-                frame = frame.reformat(format=info.pix_fmt)
-            if frame.pts is None:
-                frame.pts = 0 if newest is None else newest + step
-            newest = frame.pts if newest is None else max(newest, frame.pts)
-            heapq.heappush(stamps, frame.pts)
-            held.append(frame)
-            count += 1
-            if len(held) > REORDER:
-                yield release()
-    except av.FFmpegError as exc:
-        raise InputError(f"{path}: damaged or truncated after {count} frames ({_reason(exc)})") from exc
+    for frame in _packets_decoded(container, stream, path, damage, lost, strict):
+        if frame.format.name != info.pix_fmt:
+            frame = frame.reformat(format=info.pix_fmt)
+        if frame.pts is None:
+            frame.pts = 0 if newest is None else newest + step
+        newest = frame.pts if newest is None else max(newest, frame.pts)
+        heapq.heappush(stamps, frame.pts)
+        held.append(frame)
+        count += 1
+        if len(held) > REORDER:
+            yield from release()
     if count == 0:
         raise InputError(f"{path}: no frame could be decoded (damaged, truncated or unsupported {info.codec})")
     while held:
-        yield release()
+        yield from release()
+    yield from stand_ins(None, previous)
     # A cut-off file decodes without complaint up to the cut: compare with what the header says.
     start = stream.start_time or 0
-    decoded = float((newest - start + step) * info.time_base)
+    decoded = float((max(newest, last) - start + step) * info.time_base)
     if info.duration and decoded < 0.95 * info.duration - 0.5:
-        raise InputError(f"{path}: truncated or damaged: video ends at {decoded:.1f} s of the "
-                         f"{info.duration:.1f} s its header promises ({count} frames decoded)")
-    if info.frames and count < 0.95 * info.frames - 1:
-        raise InputError(f"{path}: truncated or damaged: {count} of the {info.frames} frames its header lists")
+        if strict:
+            raise InputError(f"{path}: truncated or damaged: video ends at {decoded:.1f} s of the "
+                             f"{info.duration:.1f} s its header promises ({count} frames decoded)")
+        damage.ends_at, damage.promised = decoded, info.duration
+    elif info.frames and count + damage.repeated < 0.95 * info.frames - 1:
+        if strict:
+            raise InputError(f"{path}: truncated or damaged: {count} of the {info.frames} frames its header lists")
+        damage.ends_at, damage.promised = float((count + damage.repeated) / info.rate), float(info.frames / info.rate)
 
 
-def check_complete(info: VideoInfo, path: str | Path, ends: list[float]) -> None:
+def check_complete(info: VideoInfo, path: str | Path, ends: list[float], damage: Damage, strict: bool = False) -> None:
     """Where only the container gives a duration (MKV), all streams ending early means a cut file.
 
     `ends` holds where each stream was seen to end, in seconds; one stream that reaches the
     container's duration (audio longer than video, say) shows the file is whole.
     """
-    if info.duration or not info.container_duration or not ends:
+    if info.duration or not info.container_duration or not ends or damage.ends_at:
         return
     if max(ends) < 0.95 * info.container_duration - 0.5:
-        raise InputError(f"{path}: truncated or damaged: its streams end at {max(ends):.1f} s of the "
-                         f"{info.container_duration:.1f} s its header promises")
+        if strict:
+            raise InputError(f"{path}: truncated or damaged: its streams end at {max(ends):.1f} s of the "
+                             f"{info.container_duration:.1f} s its header promises")
+        damage.ends_at, damage.promised = max(ends), info.container_duration
 
 
 def temporary_path(out: Path) -> Path:
@@ -442,7 +539,10 @@ class VideoWriter:
         if not side:
             return
         while True:
-            packet = side.pending or next(side.packets, None)
+            try:
+                packet = side.pending or next(side.packets, None)
+            except av.FFmpegError:  # a damaged or cut-off input: its other streams end here too
+                packet = None
             side.pending = None
             if packet is None:
                 return

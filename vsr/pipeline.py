@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError, OutputError, SettingsError
 from .images import image_files, is_image, read_rgb, write_rgb
-from .media import (EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
+from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
                     open_input, plane, video_info)
 from .progress import Progress
 from .target_fps import model_for_fps
@@ -38,6 +38,7 @@ class UpscaleSettings:
     network: ModelSettings = field(default_factory=ModelSettings)
     target_fps: Optional[float] = None  # choose the model that holds this rate, instead of network.model
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    strict: bool = False  # refuse a damaged or cut-off input instead of upscaling what can be decoded
     overwrite: bool = False
     queue_size: int = 4  # frames in flight between two stages
 
@@ -67,6 +68,7 @@ class Summary:
     model: str
     backend: str
     stages: list[Stage]
+    damage: Damage = field(default_factory=Damage)
 
     @property
     def fps(self) -> float:
@@ -81,7 +83,7 @@ class Summary:
             "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
             "size_in": list(self.size_in), "size_out": list(self.size_out), "model": self.model, "backend": self.backend,
             "stages_ms_per_frame": {s.name: round(s.ms_per_frame(), 2) for s in self.stages},
-            "limiting_stage": self.limiting().name,
+            "limiting_stage": self.limiting().name, "damage": self.damage.as_dict(),
         }
 
     def paragraph(self) -> str:
@@ -89,7 +91,7 @@ class Summary:
         (wi, hi), (wo, ho) = self.size_in, self.size_out
         return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.1f} fps) "
                 f"with {self.model} on {self.backend}. Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
-                f"Wrote {self.output}.")
+                f"Wrote {self.output}." + (f" Damage: {self.damage.describe()}." if self.damage.describe() else ""))
 
 
 def _stderr(message: str) -> None:
@@ -128,7 +130,8 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
         upscaler = Upscaler(network, log, size)
         try:
-            frames = decode_frames(container, info, src)
+            damage = Damage()
+            frames = decode_frames(container, info, src, damage, settings.strict)
             first = next(frames)  # rotation is known only from a decoded frame
             info = replace(info, rotation=int(first.rotation or 0))
             with VideoWriter(out, src, info, network.scale, settings.encode, log) as writer:
@@ -138,11 +141,13 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
                 count, video_end = _run_stages(chain([first], frames), upscaler, info, writer, (width, height), stages,
                                                settings.queue_size, Progress(info.frames or None, "frames", enabled=progress))
                 writer.flush()
-                check_complete(info, src, [video_end, writer.side_end])
+                check_complete(info, src, [video_end, writer.side_end], damage, settings.strict)
+                if damage.describe():
+                    log(f"warning: {src}: {damage.describe()}")
         finally:
             upscaler.close()
         return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
-                       (width, height), upscaler.net.name, upscaler.backend.name, stages)
+                       (width, height), upscaler.net.name, upscaler.backend.name, stages, damage)
     finally:
         container.close()
 

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .options import BACKEND_CHOICES, MODEL_HELP
+from .options import BACKEND_CHOICES, MODEL_HELP, quiet_log
 
 
 @click.command("upscale")
@@ -29,11 +29,17 @@ from .options import BACKEND_CHOICES, MODEL_HELP
 @click.option("--pix-fmt", default=None, help="Output pixel format [default: the input's, e.g. yuv420p10le kept].")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
               help="Threads for inference and for the encoder (0: one per core / encoder's choice).")
+@click.option("--strict", is_flag=True,
+              help="Refuse a damaged or cut-off input. By default, as FFmpeg does, a packet that will not decode is "
+                   "skipped and the frame before it repeated, a cut-off file is upscaled as far as it goes, and a "
+                   "warning says so.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists (never the input).")
-@click.option("--quiet", is_flag=True, help="No progress line, no summary.")
+@click.option("--quiet", is_flag=True,
+              help="No progress line, no summary; warnings and notes of what is dropped, converted or reduced "
+                   "still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-def upscale_command(src, out, scale, model, target_fps, backend, precision, codec, crf, preset, pix_fmt, threads, overwrite, quiet,
-                    as_json) -> None:
+def upscale_command(src, out, scale, model, target_fps, backend, precision, codec, crf, preset, pix_fmt, threads, strict, overwrite,
+                    quiet, as_json) -> None:
     """Upscale IN to OUT by --scale: a video (audio, subtitles and timing kept), an image,
     or a folder of images (OUT is then a folder).
 
@@ -52,10 +58,10 @@ def upscale_command(src, out, scale, model, target_fps, backend, precision, code
         raise click.UsageError("give --model or --target-fps, not both")
     network = ModelSettings(scale=int(scale), model=model or "balanced", backend=backend, precision=precision,
                             threads=threads)
-    settings = UpscaleSettings(network=network, target_fps=target_fps, overwrite=overwrite,
+    settings = UpscaleSettings(network=network, target_fps=target_fps, strict=strict, overwrite=overwrite,
                                encode=EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
                                                      threads=threads))
-    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     summary = upscale_path(src, out, settings, progress=not quiet and not as_json, log=log)
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
