@@ -2,6 +2,7 @@
 import hashlib
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -146,12 +147,48 @@ def test_subtitles_are_copied_or_converted_to_a_text_codec_the_container_holds(d
     assert any("subtitles" in m and "not copied" in m for m in messages)
 
 
+def _first_seconds(src, dst, seconds: float, titles: tuple[str, ...] = ()):
+    """The first `seconds` of every stream of `src`, copied as they are (titled, if given) into `dst`."""
+    with av.open(str(src)) as c, av.open(str(dst), "w") as out:
+        streams = {}
+        for s, title in zip(c.streams, titles or [None] * len(c.streams)):
+            streams[s.index] = out.add_stream_from_template(s)
+            streams[s.index].disposition = s.disposition
+            streams[s.index].metadata.update({k: v for k, v in s.metadata.items() if k == "language"})
+            if title:
+                streams[s.index].metadata["title"] = title
+        for packet in c.demux():
+            if packet.dts is not None and packet.pts is not None and float(packet.pts * packet.time_base) < seconds:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return dst
+
+
 def test_tracks_keep_their_default_flags_language_and_title(data, tmp_path):
     """Players pick tracks by these; an mkv out of vsr had lost the default flags and the video's language."""
-    src = data / "video" / "imageio_realshort.mp4"  # video and audio: default, "eng"
+    src = _first_seconds(data / "video" / "imageio_realshort.mp4", tmp_path / "in.mkv", 0.5,
+                         titles=("Camera", "Room sound"))  # video and audio: default, "eng"
     upscale_path(src, tmp_path / "out.mkv", UpscaleSettings(network=ModelSettings(scale=2), encode=FAST), progress=False, log=lambda m: None)
     with av.open(str(src)) as a, av.open(str(tmp_path / "out.mkv")) as b:
-        assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [(1, {"language": "eng"})] * 2
+        assert [labels_of(s) for s in b.streams] == [labels_of(s) for s in a.streams] == [
+            (1, {"language": "eng", "title": "Camera"}), (1, {"language": "eng", "title": "Room sound"})]
+
+
+@pytest.mark.parametrize("clip,out_name,codec_args,audio,rate", [
+    ("decord_flipping_a_pancake.mkv", "out.mov", (), "aac", 48000),  # .mov lists Opus, then refuses it
+    ("moviepy_chaplin.mp4", "out.webm", ("-c", "libvpx-vp9", "--crf", "50"), "opus", 48000),  # MP3 at 44.1 kHz
+])
+def test_audio_the_container_refuses_is_transcoded_with_a_note(data, tmp_path, clip, out_name, codec_args, audio, rate):
+    src = _first_seconds(data / "video" / clip, tmp_path / f"in{Path(clip).suffix}", 1.0)
+    result = vsr("upscale", src, tmp_path / out_name, "--scale", 2, "--model", "fast", *codec_args, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"note: \.\w+ cannot hold \w+ audio; transcoding stream 1 to {audio}", result.stderr.strip())
+    with av.open(str(src)) as a, av.open(str(tmp_path / out_name)) as b:
+        got, had = b.streams.audio[0], a.streams.audio[0]
+        assert (got.codec_context.name, got.sample_rate) == (audio, rate)
+        assert got.metadata.get("language", "und") == had.metadata.get("language", "und")
+        seconds = [sum(f.samples for f in c.decode(s)) / s.sample_rate for c, s in ((a, had), (b, got))]
+    assert abs(seconds[1] - seconds[0]) < 0.05  # the same sound, give or take the encoders' frame padding
 
 
 def test_a_container_that_holds_no_audio_gets_the_video_and_a_warning(data, tmp_path):

@@ -9,6 +9,7 @@ demuxer of its own so that nothing is buffered for the length of the video.
 from __future__ import annotations
 
 import heapq
+import io
 import os
 import warnings
 from collections import deque
@@ -375,6 +376,25 @@ def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int
     return even_w, even_h
 
 
+def muxer_takes(format_name: str, stream) -> bool:
+    """Whether a `format_name` file takes `stream` copied as it is, found by writing a header
+    in memory: the muxer's list of codecs says yes to some it then refuses (Opus into .mov)."""
+    trial = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        trial.add_stream_from_template(stream)
+        trial.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError):
+        return False
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                trial.close()
+            except (ValueError, av.FFmpegError):  # a refused trial has nothing to close cleanly
+                pass
+
+
 @dataclass
 class SideStreams:
     """The input's audio and subtitle streams as the writer carries them over, read by a demuxer of their own."""
@@ -461,7 +481,7 @@ class VideoWriter:
             if s.type not in ("audio", "subtitle"):
                 continue
             name = s.codec_context.name if s.codec_context else "unknown"
-            copied = self._copy_of(s) if name in self.container.supported_codecs else None
+            copied = self._copy_of(s) if muxer_takes(self.container.format.name, s) else None
             if copied is not None:
                 plan[s.index] = ("copy", s, copied)
             elif s.type == "audio" and self.container.default_audio_codec == "none":  # raw video: .h264, .y4m
@@ -469,7 +489,11 @@ class VideoWriter:
             elif s.type == "audio":
                 target = self.container.default_audio_codec
                 self.log(f"note: {self.out.suffix} cannot hold {name} audio; transcoding stream {s.index} to {target}")
-                out = self.container.add_stream(target, rate=s.codec_context.sample_rate)
+                rate = s.codec_context.sample_rate
+                rates = av.codec.Codec(target, "w").audio_rates
+                if rates and rate not in rates:  # Opus takes 48 kHz, not CD audio's 44.1: resampled on encoding
+                    rate = 48000 if 48000 in rates else max(rates)
+                out = self.container.add_stream(target, rate=rate)
                 out.layout = s.codec_context.layout
                 plan[s.index] = ("encode", s, out)
             elif (text := self._text_subtitles_for(s)) is not None:
