@@ -181,3 +181,34 @@ def test_full_disk(data, tmp_path):
         assert_clean_failure(result, mount, "No space left on device")
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_folder_with_a_bad_image_upscales_the_rest_and_names_it(data, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("bird.png", "head.png"):
+        (images / name).write_bytes((data / "val" / "Set5" / name).read_bytes())
+    (images / "broken.png").write_bytes(os.urandom(3000))
+    result = vsr("upscale", images, tmp_path / "x2", "--scale", 2, "--model", "fast", "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"warning: {images / 'broken.png'}: not a readable image; passed over",
+                     f"vsr: error: 1 of 3 images could not be upscaled (broken.png); the other 2 are in {tmp_path / 'x2'}"]
+    assert sorted(p.name for p in (tmp_path / "x2").iterdir()) == ["bird.png", "head.png"]
+
+
+def test_an_output_larger_than_the_encoder_takes_is_refused_before_any_work(tmp_path):
+    wide = write_clip(tmp_path / "wide.mkv", [np.full((240, 4200, 3), 90, np.uint8)] * 2)
+    result = vsr("upscale", wide, tmp_path / "out.mkv", "--scale", 4)
+    assert_clean_failure(result, tmp_path, "the output, 16800x960, is larger than libx264 can encode; "
+                                           "use a smaller --scale or input")
+    assert "backend:" not in result.stderr  # refused before the network was loaded
+
+
+@pytest.mark.parametrize("name,expect", [("somewhere", "has no extension to choose the container by"),
+                                         ("folder", "is a folder; give a file name")])
+def test_an_output_that_names_no_file_is_one_line(chaplin, tmp_path, name, expect):
+    (tmp_path / "folder").mkdir()
+    result = vsr("upscale", chaplin, tmp_path / name)
+    assert result.returncode == 2 and result.stderr.strip() == f"vsr: error: {tmp_path / name}: {expect}" + (
+        "; give a file name such as somewhere.mp4 (or .mkv, .mov)" if name == "somewhere" else "")

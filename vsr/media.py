@@ -307,6 +307,9 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
             raise OutputError(f"{out}: output is the input; choose another name")
     if out.is_dir():
         raise OutputError(f"{out}: is a folder; give a file name")
+    if not out.suffix:
+        raise OutputError(f"{out}: has no extension to choose the container by; give a file name such as "
+                          f"{out.name or 'out'}.mp4 (or .mkv, .mov)")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: exists; pass -y/--overwrite to replace it")
     parent = out_abs.parent
@@ -376,6 +379,31 @@ def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int
     return even_w, even_h
 
 
+def opens_at(format_name: str, settings: EncodeSettings, pix_fmt: str, rate: Fraction, size: tuple[int, int]) -> bool:
+    """Whether the encoder of `settings` opens for a `format_name` file at `size`, tried in memory:
+    where it does at a small size but not at the output's, the output is too large for it."""
+    trial = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        stream = trial.add_stream(settings.codec, rate=rate)
+        (stream.width, stream.height), stream.pix_fmt = size, pix_fmt
+        stream.codec_context.options = encoder_options(settings, stream, rate, lambda message: None)
+        trial.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError):
+        return False
+    finally:
+        _close_quietly(trial)
+
+
+def _close_quietly(container) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            container.close()
+        except (ValueError, av.FFmpegError):  # a refused trial has nothing to close cleanly
+            pass
+
+
 def muxer_takes(format_name: str, stream) -> bool:
     """Whether a `format_name` file takes `stream` copied as it is, found by writing a header
     in memory: the muxer's list of codecs says yes to some it then refuses (Opus into .mov)."""
@@ -387,12 +415,7 @@ def muxer_takes(format_name: str, stream) -> bool:
     except (ValueError, av.FFmpegError):
         return False
     finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                trial.close()
-            except (ValueError, av.FFmpegError):  # a refused trial has nothing to close cleanly
-                pass
+        _close_quietly(trial)
 
 
 @dataclass
@@ -460,6 +483,9 @@ class VideoWriter:
             self.container.start_encoding()
         except (av.FFmpegError, ValueError) as exc:
             self._discard()
+            if opens_at(self.container.format.name, settings, self.pix_fmt, info.rate, (640, 360)):
+                raise OutputError(f"the output, {width}x{height}, is larger than {settings.codec} can encode; "
+                                  "use a smaller --scale or input") from exc
             own = self._default_encoder()
             hint = f"; {self.out.suffix} files take -c {own}" if own and own != settings.codec else ""
             raise OutputError(f"{self.out}: cannot encode with {settings.codec} {stream.codec_context.options} "

@@ -124,17 +124,17 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             log(f"note: decoding {info.source_pix_fmt} as {info.pix_fmt}"
                 + (f" ({bit_depth(info.source_pix_fmt)}-bit samples are reduced)"
                    if bit_depth(info.source_pix_fmt) > bit_depth(info.pix_fmt) else ""))
-        size = (info.width, info.height)
-        network = settings.network
-        if settings.target_fps:
-            network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
-        upscaler = Upscaler(network, log, size)
-        try:
-            damage = Damage()
-            frames = decode_frames(container, info, src, damage, settings.strict)
-            first = next(frames)  # rotation is known only from a decoded frame
-            info = replace(info, rotation=int(first.rotation or 0))
-            with VideoWriter(out, src, info, network.scale, settings.encode, log) as writer:
+        damage = Damage()
+        frames = decode_frames(container, info, src, damage, settings.strict)
+        first = next(frames)  # rotation is known only from a decoded frame
+        info = replace(info, rotation=int(first.rotation or 0))
+        # The writer first: an encoder or container that cannot take the output fails before the network loads.
+        with VideoWriter(out, src, info, settings.network.scale, settings.encode, log) as writer:
+            size, network = (info.width, info.height), settings.network
+            if settings.target_fps:
+                network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
+            upscaler = Upscaler(network, log, size)
+            try:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
                 started = time.perf_counter()
@@ -144,8 +144,8 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
                 check_complete(info, src, [video_end, writer.side_end], damage, settings.strict)
                 if damage.describe():
                     log(f"warning: {src}: {damage.describe()}")
-        finally:
-            upscaler.close()
+            finally:
+                upscaler.close()
         return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
                        (width, height), upscaler.net.name, upscaler.backend.name, stages, damage)
     finally:
@@ -334,7 +334,11 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
 
 def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
                    log: Callable[[str], None] = _stderr) -> Summary:
-    """Every image of a folder into the folder `out` (made if missing), same names."""
+    """Every image of a folder into the folder `out` (made if missing), same names.
+
+    An image that cannot be read or written is named with the reason and passed over; the
+    others are upscaled all the same, and then the run fails, naming how many did not.
+    """
     files = image_files(src)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; the output of a folder is a folder")
@@ -343,12 +347,20 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     out.mkdir(parents=True, exist_ok=True)
     upscaler = Upscaler(settings.network, log)
     bar = Progress(len(files), "images", enabled=progress)
-    stage, started = Stage("upscale"), time.perf_counter()
+    stage, started, failed, one = Stage("upscale"), time.perf_counter(), [], None
     for i, path in enumerate(files):
-        one = upscale_image(path, out / path.name, settings, log, upscaler)
-        stage.busy += one.stages[0].busy
-        stage.frames += 1
+        try:
+            one = upscale_image(path, out / path.name, settings, log, upscaler)
+        except (InputError, OutputError) as exc:
+            failed.append(path.name)
+            log(f"warning: {exc}; passed over")
+        else:
+            stage.busy += one.stages[0].busy
+            stage.frames += 1
         bar.update(i + 1)
     bar.close(len(files))
+    if failed:
+        raise InputError(f"{len(failed)} of {len(files)} images could not be upscaled ({', '.join(failed)}); "
+                         f"the other {len(files) - len(failed)} are in {out}")
     return Summary(str(src), str(out), len(files), time.perf_counter() - started, one.size_in, one.size_out,
                    upscaler.net.name, upscaler.backend.name, [stage])
