@@ -42,6 +42,17 @@ def test_y_planes_in_8_and_10_bit(upscaler):
     assert widened.dtype == np.uint16 and np.abs(widened.astype(int) - out10.astype(int)).max() <= 1
 
 
+def test_the_torch_backend_gives_what_onnxruntime_gives(data):
+    """The PyTorch fallback runs the same network: equal within float rounding, on a real image."""
+    _, lr = hr_lr_pair(read_rgb(data / "val" / "Set5" / "butterfly.png"), 3)
+    y = rgb_to_y(lr).astype(np.uint8)
+    outs = [Upscaler(ModelSettings(scale=3, model=m, backend=b, precision="fp32"), log=lambda m: None).upscale_y(y)
+            for m in ("balanced", "espcn") for b in ("torch", "onnxruntime")]
+    for torch_out, ort_out in (outs[0:2], outs[2:4]):
+        assert torch_out.shape == (y.shape[0] * 3, y.shape[1] * 3)
+        assert np.abs(torch_out.astype(int) - ort_out.astype(int)).max() <= 1
+
+
 def test_images_and_folders_through_upscale_path(data, tmp_path):
     summary = upscale_path(data / "val" / "Set5", tmp_path / "x2", UpscaleSettings(network=ModelSettings(scale=2)), progress=False,
                            log=lambda m: None)

@@ -5,6 +5,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -51,6 +52,30 @@ def test_upscale_keeps_frames_audio_and_timestamps(data, tmp_path, clip, out_nam
     assert abs(s_out["video"][0]["end"] - s_in["video"][0]["end"]) <= frame_time + 1e-3
     with av.open(str(src)) as a, av.open(str(out)) as b:  # pancake's audio is tagged "eng"
         assert b.streams.audio[0].metadata.get("language", "und") == a.streams.audio[0].metadata.get("language", "und")
+
+
+def test_avi_frames_come_out_in_the_order_they_are_shown(data, tmp_path):
+    """This AVI hands its frames their timestamps out of order; each output frame must be the
+    picture shown at its time (the decoder's order), not merely carry sorted timestamps."""
+    src = data / "video" / "mmaction2_tests_test.avi"
+    result = vsr("upscale", src, tmp_path / "out.mkv", "--scale", 2, "--model", "fast", "--crf", "0",
+                 "--preset", "ultrafast", "--quiet")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(src)) as c:
+        shown = [f.to_ndarray(format="gray").astype(float) for f in c.decode(video=0)]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        frames = sorted(c.decode(video=0), key=lambda f: f.pts)
+        out = [cv2.resize(f.to_ndarray(format="gray"), shown[0].shape[::-1], interpolation=cv2.INTER_AREA).astype(float)
+               for f in frames]
+    assert len(out) == len(shown)
+    compared = 0
+    for i in range(1, len(shown) - 1):
+        own = np.abs(out[i] - shown[i]).mean()
+        for j in (i - 1, i + 1):
+            if np.abs(shown[j] - shown[i]).mean() > 1.0:  # neighbours that differ enough to tell apart
+                assert own < np.abs(out[i] - shown[j]).mean(), (i, j)
+                compared += 1
+    assert compared > len(shown) // 2  # most frames were told apart from a neighbour
 
 
 def test_network_beats_bicubic_on_real_1080p_footage(data, tmp_path):
