@@ -21,7 +21,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nncf>=2.10"],
+        "dev": ["pytest>=7", "nncf>=2.10", "atheris>=2.3"],
         "quantize": ["nncf>=2.10"],
         "tensorrt": ["tensorrt>=10"],
     },
