@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from clips import luma_frames, real_frames, run_vsr, stream_summary, subtitle_cues, video_pts_seconds, write_clip
-from vsr.media import EncodeSettings, labels_of
+from vsr.media import EncodeSettings
+from vsr.side_streams import labels_of
 from vsr.pipeline import UpscaleSettings, upscale_path
 from vsr.upscaler import ModelSettings
 from vsr.train.imresize import imresize

@@ -1,17 +1,14 @@
-"""Video in and out with PyAV: frames as YCbCr planes, other streams copied alongside.
+"""Video in and out with PyAV: frames as YCbCr planes, other streams carried alongside.
 
 The reader yields decoded frames in a planar YCbCr format the pipeline understands; the
-writer encodes frames and interleaves the input's audio and subtitle packets (copied, or
-transcoded only where the output container cannot hold them: audio to its default codec,
-text subtitles to a text codec it takes), reading them with a second
-demuxer of its own so that nothing is buffered for the length of the video.
+writer encodes frames into a temporary file, renamed when complete, and interleaves the
+input's audio and subtitles, which vsr.side_streams plans and carries.
 """
 from __future__ import annotations
 
 import heapq
 import io
 import os
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -22,7 +19,7 @@ import av
 import numpy as np
 
 from .errors import InputError, OutputError
-from .subtitles import decode_cue, encode_cue, flatten_cues
+from .side_streams import SideStreams, close_quietly, give_labels, labels_of
 
 # Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
 PLANAR_YUV = {
@@ -33,9 +30,6 @@ TEN_BIT_OF = {"yuv420p": "yuv420p10le", "yuv422p": "yuv422p10le", "yuv444p": "yu
 EIGHT_BIT_OF = {v: k for k, v in TEN_BIT_OF.items()}
 
 Log = Callable[[str], None]
-
-# Text subtitle codecs a container may hold, in order of preference (mp4/mov, mkv, webm).
-TEXT_SUBTITLES = ("mov_text", "ass", "webvtt", "subrip")
 
 
 @dataclass(frozen=True)
@@ -116,18 +110,6 @@ def video_info(container: av.container.InputContainer, path: str | Path) -> Vide
         duration=float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0,
         container_duration=(container.duration or 0) / 1e6, colour=colour, labels=labels_of(stream),
     )
-
-
-def labels_of(stream) -> tuple[int, dict]:
-    """What tells one track from another: its disposition (default, forced, commentary...), language and title."""
-    return int(stream.disposition), {k: v for k, v in stream.metadata.items() if k in ("language", "title")}
-
-
-def give_labels(stream, labels: tuple[int, dict]) -> None:
-    """Label an output stream as its input was, so that players pick the same tracks."""
-    disposition, tags = labels
-    stream.disposition = av.stream.Disposition(disposition)
-    stream.metadata.update(tags)
 
 
 REORDER = 8  # frames held back to put out-of-order timestamps right (AVI, packed B-frames)
@@ -392,42 +374,7 @@ def opens_at(format_name: str, settings: EncodeSettings, pix_fmt: str, rate: Fra
     except (ValueError, av.FFmpegError):
         return False
     finally:
-        _close_quietly(trial)
-
-
-def _close_quietly(container) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            container.close()
-        except (ValueError, av.FFmpegError):  # a refused trial has nothing to close cleanly
-            pass
-
-
-def muxer_takes(format_name: str, stream) -> bool:
-    """Whether a `format_name` file takes `stream` copied as it is, found by writing a header
-    in memory: the muxer's list of codecs says yes to some it then refuses (Opus into .mov)."""
-    trial = av.open(io.BytesIO(), "w", format=format_name)
-    try:
-        trial.add_stream_from_template(stream)
-        trial.start_encoding()
-        return True
-    except (ValueError, av.FFmpegError):
-        return False
-    finally:
-        _close_quietly(trial)
-
-
-@dataclass
-class SideStreams:
-    """The input's audio and subtitle streams as the writer carries them over, read by a demuxer of their own."""
-
-    demuxer: av.container.InputContainer
-    plan: dict  # input stream index -> ("copy" | "encode" | "text", input stream, output stream)
-    packets: Iterator[av.Packet]
-    pending: Optional[av.Packet] = None  # read, but due after the video written so far
-    cues: dict = field(default_factory=dict)  # mov_text streams: the cues still on screen, not yet written
-    warned: set = field(default_factory=set)  # (stream index, what) already warned about
+        close_quietly(trial)
 
 
 class VideoWriter:
@@ -477,8 +424,7 @@ class VideoWriter:
         if self.container.format.name == "avi":
             stream.codec_context.max_b_frames = 0  # AVI stores no presentation times to reorder by
         self.video = stream
-        self.side = self._open_side_streams()
-        self.side_end = 0.0  # where the copied streams were seen to end, in seconds
+        self.side = SideStreams(self.source, self.container, self.out.suffix, log)
         try:  # open the encoders and write the header now, so that bad options fail before any work
             self.container.start_encoding()
         except (av.FFmpegError, ValueError) as exc:
@@ -499,65 +445,6 @@ class VideoWriter:
         except av.codec.codec.UnknownCodecError:
             return None
 
-    def _open_side_streams(self):
-        """Map every audio and subtitle stream of the input to a copy or a transcode."""
-        demuxer = av.open(str(self.source))
-        plan = {}
-        for s in demuxer.streams:
-            if s.type not in ("audio", "subtitle"):
-                continue
-            name = s.codec_context.name if s.codec_context else "unknown"
-            copied = self._copy_of(s) if muxer_takes(self.container.format.name, s) else None
-            if copied is not None:
-                plan[s.index] = ("copy", s, copied)
-            elif s.type == "audio" and self.container.default_audio_codec == "none":  # raw video: .h264, .y4m
-                self.log(f"warning: {self.out.suffix} cannot hold audio; stream {s.index} is not copied")
-            elif s.type == "audio":
-                target = self.container.default_audio_codec
-                self.log(f"note: {self.out.suffix} cannot hold {name} audio; transcoding stream {s.index} to {target}")
-                rate = s.codec_context.sample_rate
-                rates = av.codec.Codec(target, "w").audio_rates
-                if rates and rate not in rates:  # Opus takes 48 kHz, not CD audio's 44.1: resampled on encoding
-                    rate = 48000 if 48000 in rates else max(rates)
-                out = self.container.add_stream(target, rate=rate)
-                out.layout = s.codec_context.layout
-                plan[s.index] = ("encode", s, out)
-            elif (text := self._text_subtitles_for(s)) is not None:
-                self.log(f"note: {self.out.suffix} cannot hold {name} subtitles; converting stream {s.index} "
-                         f"to {text.codec_context.name}")
-                plan[s.index] = ("text", s, text)
-            else:
-                self.log(f"warning: {self.out.suffix} cannot hold {name} subtitles; stream {s.index} is not copied")
-        if not plan:
-            demuxer.close()
-            return None
-        for _, s, out in plan.values():
-            give_labels(out, labels_of(s))
-        streams = [s for _, s, _ in plan.values()]
-        return SideStreams(demuxer, plan, demuxer.demux(streams))
-
-    def _copy_of(self, stream):
-        """An output stream copying `stream`, or None where the muxer refuses its codec."""
-        try:
-            return self.container.add_stream_from_template(stream)
-        except ValueError:
-            return None
-
-    def _text_subtitles_for(self, stream):
-        """An output stream in a text codec that the container takes, for `stream`'s text cues; None where
-        the cues are pictures (DVD, Blu-ray) or the container takes no text subtitles (AVI)."""
-        target = next((c for c in TEXT_SUBTITLES if c in self.container.supported_codecs), None)
-        if target is None or not stream.codec_context or not stream.codec_context.codec.text_sub:
-            return None
-        try:
-            stream.codec_context.open()  # the decoder makes the styles header (ASS) that the encoder starts from
-        except av.FFmpegError:
-            return None
-        out = self.container.add_stream(target)
-        out.codec_context.subtitle_header = stream.codec_context.subtitle_header
-        out.time_base = stream.time_base
-        return out
-
     def __enter__(self) -> "VideoWriter":
         return self
 
@@ -565,77 +452,21 @@ class VideoWriter:
         """Encode one frame; its packets go out interleaved with the copied streams."""
         self._mux_video(self.video.encode(frame))
 
+    @property
+    def side_end(self) -> float:
+        """Where the input's other streams were seen to end, in seconds."""
+        return self.side.end
+
     def flush(self) -> None:
         """Drain the encoder, then copy whatever is left of the other streams."""
         self._mux_video(self.video.encode(None))
-        self._mux_side(until=None)
-        if self.side:
-            for index, cues in self.side.cues.items():
-                out = self.side.plan[index][2]
-                self._mux([encode_cue(c, out) for c in flatten_cues(cues, until=None)[0]])
-            for kind, _, out in self.side.plan.values():
-                if kind == "encode":
-                    self._mux(out.encode(None))
+        self.side.flush(self._mux)
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
             if packet.pts is not None:
-                self._mux_side(until=float(packet.pts * self.video.time_base))
+                self.side.mux_until(float(packet.pts * self.video.time_base), self._mux)
             self._mux([packet])
-
-    def _mux_side(self, until: Optional[float]) -> None:
-        """Copy side-stream packets up to `until` seconds (all of them when None)."""
-        side = self.side
-        if not side:
-            return
-        while True:
-            try:
-                packet = side.pending or next(side.packets, None)
-            except av.FFmpegError:  # a damaged or cut-off input: its other streams end here too
-                packet = None
-            side.pending = None
-            if packet is None:
-                return
-            if packet.dts is None:  # the demuxer's empty end-of-stream marker
-                continue
-            if until is not None and packet.time_base and float(packet.dts * packet.time_base) > until:
-                side.pending = packet
-                return
-            kind, _, out = side.plan[packet.stream.index]
-            if packet.pts is not None and packet.time_base:
-                self.side_end = max(self.side_end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-            if kind == "copy":
-                packet.stream = out
-                self._mux([packet])
-            elif kind == "text":
-                self._mux(self._recode_cue(packet, out))
-            else:
-                for audio in packet.decode():
-                    self._mux(out.encode(audio))
-
-    def _recode_cue(self, packet: av.Packet, out) -> list[av.Packet]:
-        """The cue in `packet` as packets of `out`: at once, or for mov_text once the next cue starts, so that
-        overlapping cues can be cut into pieces. A cue that will not decode is left out with a warning."""
-        index = packet.stream.index
-        try:
-            cue = decode_cue(packet)
-        except av.FFmpegError as exc:
-            self._warn_once(index, "bad", f"warning: subtitle stream {index}: a cue at "
-                            f"{float(packet.pts * packet.time_base):.1f} s cannot be converted ({_reason(exc)}); "
-                            "it and any others like it are left out")
-            return []
-        if cue is None:
-            return []
-        if out.codec_context.name != "mov_text":
-            return [encode_cue(cue, out)]
-        done, on = flatten_cues(self.side.cues.get(index, []), until=cue.start)
-        self.side.cues[index] = on + [cue]
-        return [encode_cue(c, out) for c in done]
-
-    def _warn_once(self, index: int, what: str, message: str) -> None:
-        if (index, what) not in self.side.warned:
-            self.side.warned.add((index, what))
-            self.log(message)
 
     def _mux(self, packets) -> None:
         try:
@@ -658,15 +489,10 @@ class VideoWriter:
             raise
         finally:
             if self.side:
-                self.side.demuxer.close()
+                self.side.close()
 
     def _discard(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                self.container.close()
-            except (OSError, av.FFmpegError):  # the file is being thrown away: a second error says nothing new
-                pass
+        close_quietly(self.container)
         if self.side:
-            self.side.demuxer.close()
+            self.side.close()
         self.tmp.unlink(missing_ok=True)
