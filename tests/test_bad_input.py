@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from clips import real_frames, run_vsr, write_clip
+from vsr.media import open_input
 
 
 vsr = run_vsr
@@ -212,3 +213,26 @@ def test_an_output_that_names_no_file_is_one_line(chaplin, tmp_path, name, expec
     result = vsr("upscale", chaplin, tmp_path / name)
     assert result.returncode == 2 and result.stderr.strip() == f"vsr: error: {tmp_path / name}: {expect}" + (
         "; give a file name such as somewhere.mp4 (or .mkv, .mov)" if name == "somewhere" else "")
+
+
+def test_a_tag_that_is_not_utf8_is_read_with_its_bad_bytes_replaced(data, tmp_path):
+    """Found by the fuzzer: a title tag with bytes that are not UTF-8 made opening the file
+    raise UnicodeDecodeError. It is read as ffprobe shows it, U+FFFD in place of each bad byte."""
+    clip = write_clip(tmp_path / "clip.mp4", real_frames(data / "video" / "moviepy_chaplin.mp4", 3, 64, 48))
+    with av.open(str(clip)) as src, av.open(str(tmp_path / "tagged.mp4"), "w") as dst:
+        dst.metadata["title"] = "bad-XYZ-tag"
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    raw = (tmp_path / "tagged.mp4").read_bytes()
+    assert raw.count(b"bad-XYZ-tag") == 1
+    (tmp_path / "bad.mp4").write_bytes(raw.replace(b"bad-XYZ-tag", b"bad-\xf5\xfe\xff-tag"))
+
+    with open_input(tmp_path / "bad.mp4") as container:
+        assert container.metadata["title"] == "bad-\ufffd\ufffd\ufffd-tag"
+    result = vsr("upscale", tmp_path / "bad.mp4", tmp_path / "out.mkv", "--scale", 2, "--backend", "bicubic")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(tmp_path / "out.mkv")) as out:
+        assert sum(1 for _ in out.decode(video=0)) == 3

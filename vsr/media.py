@@ -76,7 +76,9 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
-        return av.open(str(path))
+        # Tags that are not UTF-8 (old or damaged files) are read with U+FFFD in place of
+        # their bad bytes, as ffprobe shows them, instead of refusing the whole file.
+        return av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as exc:
         raise InputError(f"{path}: not a media file FFmpeg can read ({_reason(exc)})") from exc
 

@@ -93,7 +93,7 @@ class SideStreams:
     not yet started) carries it, and carries it. `suffix` names the output kind in messages."""
 
     def __init__(self, source: Path, container, suffix: str, log: Log):
-        self.log, self.demuxer = log, av.open(str(source))
+        self.log, self.demuxer = log, av.open(str(source), metadata_errors="replace")  # as media.open_input
         self.plan: dict = {}  # input stream index -> ("copy" | "encode" | "text", input stream, output stream)
         for s in self.demuxer.streams:
             if s.type in ("audio", "subtitle"):
