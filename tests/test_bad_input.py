@@ -1,5 +1,6 @@
 """Bad input and failures: one clear line, a non-zero exit, the input untouched, no partial file."""
 import hashlib
+import io
 import json
 import os
 import re
@@ -236,3 +237,32 @@ def test_a_tag_that_is_not_utf8_is_read_with_its_bad_bytes_replaced(data, tmp_pa
     assert result.returncode == 0, result.stderr
     with av.open(str(tmp_path / "out.mkv")) as out:
         assert sum(1 for _ in out.decode(video=0)) == 3
+
+
+def _ts_program(service: int, pid: int, frames: int) -> bytes:
+    """An MPEG-TS file of one program holding one small H.264 stream, as bytes."""
+    buf = io.BytesIO()
+    options = {"mpegts_service_id": str(service), "mpegts_start_pid": str(pid), "mpegts_pmt_start_pid": str(pid + 0x1000)}
+    with av.open(buf, "w", format="mpegts", options=options) as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt, s.codec_context.options = 64, 48, "yuv420p", {"preset": "ultrafast"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 256, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    return buf.getvalue()
+
+
+def test_a_stream_that_appears_mid_file_is_passed_over(tmp_path):
+    """Found by the fuzzer: an MPEG-TS whose second program starts after the first 5 s (past
+    what opening the file probes) raised IndexError from PyAV at the end of the file. The
+    video opened with is upscaled to its end; the late program is not part of it."""
+    (tmp_path / "two.ts").write_bytes(_ts_program(1, 0x100, 250) + _ts_program(2, 0x200, 10))
+    with open_input(tmp_path / "two.ts") as container:
+        assert len(container.streams) == 1  # the second program is found only while reading
+    result = vsr("upscale", tmp_path / "two.ts", tmp_path / "out.mkv", "--scale", 2, "--backend", "bicubic")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(tmp_path / "out.mkv")) as out:
+        assert sum(1 for _ in out.decode(video=0)) == 250

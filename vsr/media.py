@@ -174,6 +174,11 @@ def _packets_decoded(container: av.container.InputContainer, stream, path: str |
             packet = next(packets)
         except StopIteration:
             return
+        except IndexError:
+            # A stream that appeared after the file was opened (a new MPEG-TS program, say)
+            # makes PyAV's demux index past its list of streams as it flushes them at the
+            # end (PyAV issue 692); this stream's flush came first, so this is its end.
+            return
         except av.FFmpegError as exc:
             if strict:
                 raise InputError(f"{path}: damaged: the container cannot be read past here ({_reason(exc)})") from exc

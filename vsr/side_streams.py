@@ -130,6 +130,8 @@ class SideStreams:
                 packet = self.pending or next(self.packets, None)
             except av.FFmpegError:  # a damaged or cut-off input: its other streams end here too
                 packet = None
+            except IndexError:  # PyAV's end-of-file flush of a stream that appeared late (see media.py)
+                packet = None
             self.pending = None
             if packet is None:
                 return
