@@ -266,3 +266,33 @@ def test_a_stream_that_appears_mid_file_is_passed_over(tmp_path):
     assert result.returncode == 0, result.stderr
     with av.open(str(tmp_path / "out.mkv")) as out:
         assert sum(1 for _ in out.decode(video=0)) == 250
+
+
+def test_audio_in_a_codec_ffmpeg_does_not_know_is_dropped_with_a_warning(tmp_path):
+    """Found by the fuzzer: audio that the output cannot hold and FFmpeg cannot decode (an
+    unknown Matroska codec ID) was sent to be transcoded, and failed with AttributeError."""
+    with av.open(str(tmp_path / "pcm.mkv"), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=8000)
+        audio.layout = "mono"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 50 * i, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 320), np.int16), format="s16", layout="mono")
+            sound.sample_rate, sound.pts = 8000, i * 320
+            out.mux(audio.encode(sound))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    raw = (tmp_path / "pcm.mkv").read_bytes()
+    assert raw.count(b"A_PCM/INT/LIT") == 1
+    (tmp_path / "unknown.mkv").write_bytes(raw.replace(b"A_PCM/INT/LIT", b"A_XYZ/INT/LIT"))
+
+    result = vsr("upscale", tmp_path / "unknown.mkv", tmp_path / "out.mp4", "--scale", 2, "--backend", "bicubic")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: .mp4 cannot hold stream 1 (audio in a codec FFmpeg cannot decode), and it cannot be "
+            "transcoded; it is not copied") in result.stderr
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        assert [s.type for s in out.streams] == ["video"] and sum(1 for _ in out.decode(video=0)) == 5

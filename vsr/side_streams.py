@@ -112,6 +112,9 @@ class SideStreams:
             self.plan[s.index] = ("copy", s, container.add_stream_from_template(s))
         elif s.type == "audio" and container.default_audio_codec == "none":  # raw video: .h264, .y4m
             self.log(f"warning: {suffix} cannot hold audio; stream {s.index} is not copied")
+        elif s.type == "audio" and s.codec_context is None:  # a codec FFmpeg does not know: nothing to decode
+            self.log(f"warning: {suffix} cannot hold stream {s.index} (audio in a codec FFmpeg cannot decode), "
+                     "and it cannot be transcoded; it is not copied")
         elif s.type == "audio":
             self.log(f"note: {suffix} cannot hold {name} audio; transcoding stream {s.index} to "
                      f"{container.default_audio_codec}")
