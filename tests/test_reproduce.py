@@ -15,9 +15,11 @@ from vsr.weights import load_model, read_manifest, sha256, shipped_weights
 ROOT = Path(__file__).resolve().parents[1]
 # The committed run folders of each shipped file's stages, first to last (README, "Shipped weights").
 RUNS = {
-    2: ["espcn_x2", "espcn_x2_t91", "espcn_x2_stage3", "espcn_x2_stage4"],
-    3: ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
-    4: ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
+    ("espcn", 2): ["espcn_x2", "espcn_x2_t91", "espcn_x2_stage3", "espcn_x2_stage4"],
+    ("espcn", 3): ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
+    ("espcn", 4): ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
+    **{(model, 3): [f"{model}_x3"] for model in ("fast", "balanced")},
+    **{(model, s): [f"{model}_x3", f"{model}_x{s}"] for model in ("fast", "balanced") for s in (2, 4)},
 }
 
 
@@ -35,14 +37,14 @@ def _schedule_matches(legs: list, rows: list[dict]) -> bool:
     return True
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
-    runs = [ROOT / "train" / "checkpoints" / name for name in RUNS[scale]]
-    legs = stage_runs("espcn", scale, "../shared/data", "unused")
+@pytest.mark.parametrize("model,scale", list(RUNS), ids=[f"{m}-x{s}" for m, s in RUNS])
+def test_stages_replay_the_runs_that_made_the_shipped_weights(model, scale):
+    runs = [ROOT / "train" / "checkpoints" / name for name in RUNS[model, scale]]
+    legs = stage_runs(model, scale, "../shared/data", "unused")
     stages: dict[str, list] = {}  # the legs of each stage, by its folder
     for cfg, until in legs:
         stages.setdefault(cfg.out, []).append((cfg, until))
-    assert len(STAGES["espcn"][scale]) == len(runs) == len(stages)
+    assert len(STAGES[model][scale]) == len(runs) == len(stages)
     where = {"out", "init", "device"}  # where a run wrote, what it started from, and "auto" that chose the CPU
     for run, stage in zip(runs, stages.values()):
         ran = complete_record(json.loads((run / "best.json").read_text())["train_config"])
@@ -51,9 +53,10 @@ def test_stages_replay_the_runs_that_made_the_shipped_weights(scale):
         assert _schedule_matches(stage, _log(run)), run.name
     for before, after in zip(runs, runs[1:]):
         assert read_manifest(after / "best.pt")["init"]["sha256"] == sha256(before / "best.pt"), after.name
-    shipped = read_manifest(shipped_weights(scale))
+    shipped = read_manifest(shipped_weights(scale, model))
     assert shipped["sha256"] == sha256(runs[-1] / "best.pt")
-    assert shipped["reproduce"] == f"vsr reproduce --scale {scale} --data-root ../shared/data"
+    named = "" if model == "espcn" else f"--model {model} "
+    assert shipped["reproduce"] == f"vsr reproduce {named}--scale {scale} --data-root ../shared/data"
     chain = [read_manifest(run / "best.pt") for run in runs]
     assert shipped["stages"] == {"count": len(runs), "steps": sum(m["steps"] for m in chain),
                                  "train_wall_s": round(sum(m["train_wall_s"] for m in chain), 1)}

@@ -35,20 +35,23 @@ ESPCN = {
 }
 
 # The plain chains (fast: 8 channels, balanced: 16; a head and 4 body layers) train with
-# MSE on all three sets in batches of 32 patches of 24x24, from 1e-3, one thread each. x3
-# trains from random weights; x2 and x4 start from x3's best (all but the tail).
+# MSE on all three sets in batches of 32 patches of 24x24, one thread each. x3 trains from
+# random weights on a 200,000-step schedule from 1e-3, stopped where the session that ran it
+# ended ("stopped_at"; both were best at step 125,000, past their targets); x2 and x4 start
+# from x3's best (all but the tail) on a 40,000-step schedule from 5e-4.
 PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
              eval_every=5000, device="cpu", threads=1, workers=0)
-FROM_X3 = dict(steps=80_000, lr=5e-4)
+FROM_X3 = dict(steps=40_000, lr=5e-4)
 
 
-def _plain(channels: tuple[int, ...]) -> dict[int, list[dict]]:
-    x3 = {**PLAIN, "channels": channels, "scale": 3, "steps": 200_000}
+def _plain(channels: tuple[int, ...], x3_stopped_at: int) -> dict[int, list[dict]]:
+    x3 = {**PLAIN, "channels": channels, "scale": 3, "steps": 200_000, "stopped_at": x3_stopped_at}
     return {3: [x3], **{s: [x3, {**PLAIN, "channels": channels, "scale": s, **FROM_X3}]
                         for s in (2, 4)}}
 
 
-STAGES: dict[str, dict[int, list[dict]]] = {"espcn": ESPCN, "fast": _plain((8,) * 5), "balanced": _plain((16,) * 5)}
+STAGES: dict[str, dict[int, list[dict]]] = {"espcn": ESPCN, "fast": _plain((8,) * 5, 195_000),
+                                            "balanced": _plain((16,) * 5, 140_000)}
 
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
 
@@ -57,10 +60,10 @@ def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path) -
     """STAGES[model][scale] as the runs that replay it: data under data_root (train/*, val/Set5),
     stage N at scale s in out/MODEL_xs_stageN, starting from the best weights of the stage
     before; a stage that switched schedules is two runs in one folder, the first stopped
-    where the switch was."""
+    where the switch was; a stage stopped early stops at the same step."""
     data_root, runs, init = Path(data_root), [], ""
     for i, stage in enumerate(STAGES[model][scale], 1):
-        settings = {k: v for k, v in stage.items() if k != "begun_as"}
+        settings = {k: v for k, v in stage.items() if k not in ("begun_as", "stopped_at")}
         settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
         settings = {"scale": scale, **(COMMON if model == "espcn" else {}), **settings}
         cfg = TrainConfig(val=str(data_root / "val" / "Set5"),
@@ -68,7 +71,7 @@ def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path) -
         if "begun_as" in stage:
             steps, switched_at = stage["begun_as"]
             runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
-        runs.append((cfg, None))
+        runs.append((cfg, stage.get("stopped_at")))
         init = str(Path(cfg.out) / "best.pt")
     return runs
 
