@@ -28,8 +28,11 @@ WINDOW = "vsr live"
 KEYS = "q/Esc quit, space toggles compare, s saves a PNG snapshot"
 MS = Fraction(1, 1000)
 # With a target frame rate, the share of each frame's time the network may take; colour
-# conversion, chroma and drawing take the rest. NOTE_SHARE
-NETWORK_SHARE = 0.8
+# conversion, chroma and drawing take the rest. Measured on 2 cores (x3, a 640x360 file as
+# the source): frames shown per second over the network's own FPS was 0.48 (fast), 0.59-0.66
+# (balanced, int8) and 0.78 (espcn), the display path costing 15-25 ms a frame; 0.45 keeps
+# every model's promise.
+NETWORK_SHARE = 0.45
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,11 @@ from .target_fps import model_for_fps
 from .upscaler import ModelSettings, Upscaler, upscale_chroma
 
 # With --target-fps, the share of each frame's time the network may take: the decoder, the
-# chroma and the encoder need the rest of the same cores. NOTE_SHARE
-NETWORK_SHARE = 0.5
+# chroma and the encoder need the rest of the same cores. Measured on 2 cores (x3 from
+# 640x360, benchmarks/reports/cpu-x3-640x360): end-to-end FPS over the network's own FPS was
+# 0.43 (fast), 0.53 (balanced) and 0.63 (espcn) with x264 veryfast, the default, and
+# 0.60-0.73 with ultrafast; 0.4 keeps every model's promise with the default preset.
+NETWORK_SHARE = 0.4
 
 
 @dataclass(frozen=True)
