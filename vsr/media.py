@@ -7,7 +7,6 @@ input's audio and subtitles, which vsr.side_streams plans and carries.
 from __future__ import annotations
 
 import heapq
-import io
 import os
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import av
 import numpy as np
 
 from .errors import InputError, OutputError
-from .side_streams import SideStreams, close_quietly, give_labels, labels_of
+from .side_streams import SideStreams, close_quietly, demux, give_labels, header_opens, labels_of
 
 # Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
 PLANAR_YUV = {
@@ -168,16 +167,11 @@ def _packets_decoded(container: av.container.InputContainer, stream, path: str |
     """Frames of `stream` in decoder order. A packet that will not decode is skipped and its
     time kept in `lost` (or, with `strict`, refused); a demuxer that breaks down mid-file ends
     the video there, as a cut-off file would."""
-    packets = container.demux(stream)
+    packets = demux(container, stream)
     while True:
         try:
             packet = next(packets)
         except StopIteration:
-            return
-        except IndexError:
-            # A stream that appeared after the file was opened (a new MPEG-TS program, say)
-            # makes PyAV's demux index past its list of streams as it flushes them at the
-            # end (PyAV issue 692); this stream's flush came first, so this is its end.
             return
         except av.FFmpegError as exc:
             if strict:
@@ -371,17 +365,12 @@ def even_size(width: int, height: int, pix_fmt: str, log: Log) -> tuple[int, int
 def opens_at(format_name: str, settings: EncodeSettings, pix_fmt: str, rate: Fraction, size: tuple[int, int]) -> bool:
     """Whether the encoder of `settings` opens for a `format_name` file at `size`, tried in memory:
     where it does at a small size but not at the output's, the output is too large for it."""
-    trial = av.open(io.BytesIO(), "w", format=format_name)
-    try:
+    def add_video(trial) -> None:
         stream = trial.add_stream(settings.codec, rate=rate)
         (stream.width, stream.height), stream.pix_fmt = size, pix_fmt
         stream.codec_context.options = encoder_options(settings, stream, rate, lambda message: None)
-        trial.start_encoding()
-        return True
-    except (ValueError, av.FFmpegError):
-        return False
-    finally:
-        close_quietly(trial)
+
+    return header_opens(format_name, add_video)
 
 
 class VideoWriter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import av
 
@@ -46,18 +46,37 @@ def close_quietly(container) -> None:
             pass
 
 
-def muxer_takes(format_name: str, stream) -> bool:
-    """Whether a `format_name` file takes `stream` copied as it is, found by writing a header
-    in memory: the muxer's list of codecs says yes to some it then refuses (Opus into .mov)."""
+def header_opens(format_name: str, add_streams: Callable[[av.container.OutputContainer], None]) -> bool:
+    """Whether a `format_name` file whose streams `add_streams` adds gets its header written,
+    tried in memory: muxers and encoders refuse some settings only then."""
     trial = av.open(io.BytesIO(), "w", format=format_name)
     try:
-        trial.add_stream_from_template(stream)
+        add_streams(trial)
         trial.start_encoding()
         return True
     except (ValueError, av.FFmpegError):
         return False
     finally:
         close_quietly(trial)
+
+
+def muxer_takes(format_name: str, stream) -> bool:
+    """Whether a `format_name` file takes `stream` copied as it is: the muxer's list of codecs
+    says yes to some it then refuses (Opus into .mov)."""
+    return header_opens(format_name, lambda trial: trial.add_stream_from_template(stream))
+
+
+def demux(container: av.container.InputContainer, streams) -> Iterator[av.Packet]:
+    """container.demux(streams), ended where PyAV's end-of-file flush indexes past its list of
+    streams: a stream that appeared after the file was opened (a new MPEG-TS program, say)
+    trips it (PyAV issue 692), and the flush of those asked for has come before."""
+    packets = container.demux(streams)
+    while True:
+        try:
+            packet = next(packets)
+        except (StopIteration, IndexError):
+            return
+        yield packet
 
 
 def _transcoded(container, stream):
@@ -100,7 +119,7 @@ class SideStreams:
                 self._plan(s, container, suffix)
         for _, s, out in self.plan.values():
             give_labels(out, labels_of(s))
-        self.packets = self.demuxer.demux([s for _, s, _ in self.plan.values()]) if self.plan else iter(())
+        self.packets = demux(self.demuxer, [s for _, s, _ in self.plan.values()]) if self.plan else iter(())
         self.pending: Optional[av.Packet] = None  # read, but due after the video written so far
         self.cues: dict = {}  # mov_text streams: the cues still on screen, not yet written
         self.warned: set = set()  # (stream index, what) already warned about
@@ -132,8 +151,6 @@ class SideStreams:
             try:
                 packet = self.pending or next(self.packets, None)
             except av.FFmpegError:  # a damaged or cut-off input: its other streams end here too
-                packet = None
-            except IndexError:  # PyAV's end-of-file flush of a stream that appeared late (see media.py)
                 packet = None
             self.pending = None
             if packet is None:
