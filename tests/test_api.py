@@ -87,3 +87,20 @@ def test_help_answers_without_importing_torch():
     for name in commands[1:]:
         assert f"Usage: vsr {name} [OPTIONS]" in done.stdout
     assert done.stdout.splitlines()[-1] == "loaded: []"
+
+
+def test_signals_are_still_handled_after_openvino_backends_come_and_go():
+    """OpenVINO's CPU plugin swaps the thread's signal stack; backends closed out of order once
+    left it on freed memory, and the next Python-handled signal (here SIGUSR1; in the tests a
+    child's SIGCHLD) killed the process with SIGSEGV."""
+    code = ("import faulthandler, os, signal\nimport numpy as np\n"
+            "from vsr import ModelSettings, Upscaler\n"
+            "faulthandler.enable()\n"
+            "first = Upscaler(ModelSettings(scale=2, model='fast', backend='openvino'), size=(32, 24))\n"
+            "second = Upscaler(ModelSettings(scale=2, model='espcn', backend='openvino'), size=(32, 24))\n"
+            "first.close(); del first\n"
+            "second.close(); del second\n"
+            "signal.signal(signal.SIGUSR1, lambda *_: print('handled'))\n"
+            "signal.raise_signal(signal.SIGUSR1)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    assert done.returncode == 0 and done.stdout.strip() == "handled", (done.returncode, done.stderr[-2000:])

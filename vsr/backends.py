@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable, Optional
 
 import numpy as np
@@ -100,6 +101,20 @@ class OnnxRuntimeCpu:
         self.session = None
 
 
+@lru_cache(maxsize=1)
+def _openvino_core():
+    """One OpenVINO Core for the process, kept to its end.
+
+    Its CPU plugin puts its own signal stack on the thread that creates it and puts the
+    previous one back when it is destroyed. Two Cores destroyed out of order leave the thread
+    on a freed stack, and the next Python-handled signal (a child's SIGCHLD, Ctrl-C) then
+    kills the process with SIGSEGV: seen in the tests after many backends came and went.
+    """
+    import openvino as ov
+
+    return ov.Core()
+
+
 class OpenVinoCpu:
     """OpenVINO on the exported graph (or the int8 graph NNCF made), compiled once per
     input shape: static shapes let it choose its fastest kernels."""
@@ -122,9 +137,7 @@ class OpenVinoCpu:
     def load(self) -> None:
         if self.model is not None:  # loaded already, to be measured
             return
-        import openvino as ov
-
-        self.core = ov.Core()
+        self.core = _openvino_core()
         self.model = self.core.read_model(_graph(self.net, self.engine, self.precision))
 
     def _request(self, shape: tuple[int, ...]):
