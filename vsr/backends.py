@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from .errors import BackendUnavailable
+from .gpu_backends import CudaTorch, TensorRt
 from .weights import Network
 
-PRECISIONS = ("auto", "fp32", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def _threads(settings: BackendSettings) -> int:
 
 def _precision(net: Network, engine: str, settings: BackendSettings) -> str:
     """"int8" or "fp32" for this engine: what was asked, or for "auto" what the manifest allows."""
+    if settings.precision == "fp16":
+        raise BackendUnavailable(f"{engine} runs fp32 or int8; fp16 runs on cuda and tensorrt")
     if settings.precision == "int8":
         if net.int8_graph(engine) is None:
             raise BackendUnavailable(f"{net.name} has no int8 graph for {engine}; make one with vsr quantize, "
@@ -58,8 +61,9 @@ def _graph(net: Network, engine: str, precision: str) -> bytes:
 
 
 def _float32_only(settings: BackendSettings, name: str) -> None:
-    if settings.precision == "int8":
-        raise BackendUnavailable(f"{name} runs float32 only; int8 runs on openvino or onnxruntime")
+    if settings.precision in ("int8", "fp16"):
+        raise BackendUnavailable(f"{name} runs float32 only; int8 runs on openvino or onnxruntime, fp16 on cuda "
+                                 "and tensorrt")
 
 
 class OnnxRuntimeCpu:
@@ -176,7 +180,12 @@ class TorchCpu:
 
     @torch.inference_mode()
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.net.module(torch.from_numpy(batch)).numpy()
+        return self.run_tensor(torch.from_numpy(batch)).numpy()
+
+    @torch.inference_mode()
+    def run_tensor(self, y: torch.Tensor) -> torch.Tensor:
+        """The device stage's interface, on CPU tensors: how its structure is tested without a GPU."""
+        return self.net.module(y)
 
     def close(self) -> None:
         pass
@@ -306,6 +315,8 @@ class Bicubic:
 # `auto` goes through AUTO in order. The single-engine names are the peers that `vsr bench`
 # compares, and they let `vsr upscale` show the same video without the network.
 BACKENDS: dict[str, list] = {
+    "tensorrt": [TensorRt],
+    "cuda": [CudaTorch],
     "cpu": [FastestCpu],
     "openvino": [OpenVinoCpu],
     "onnxruntime": [OnnxRuntimeCpu],
@@ -313,22 +324,31 @@ BACKENDS: dict[str, list] = {
     "opencv-dnn": [OpenCvDnn],
     "bicubic": [Bicubic],
 }
-AUTO = ("cpu",)
-# Accepted by --backend already; their code lands with the GPU work.
-PENDING = ("tensorrt", "cuda")
+AUTO = ("tensorrt", "cuda", "cpu")
+
+
+def refuse_unavailable(requested: str) -> None:
+    """Refuse, before any work, a backend asked for by name that cannot run here, naming what is missing."""
+    if requested == "auto" or requested not in BACKENDS:
+        return  # auto falls back; an unknown name is refused by choose_backend
+    reasons = []
+    for candidate in BACKENDS[requested]:
+        ok, why = candidate.available()
+        if ok:
+            return
+        reasons.append(why)
+    raise BackendUnavailable(f"backend {requested} cannot run here: {'; '.join(reasons)}")
 
 
 def choose_backend(requested: str, net: Network, settings: BackendSettings,
                    log: Optional[Callable[[str], None]] = None):
     """Construct and load the backend asked for; `auto` tries them best first and says why."""
-    if requested in PENDING:
-        raise BackendUnavailable(f"the {requested} backend is not part of this version yet; use --backend cpu")
     if requested != "auto" and requested not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {requested!r}; choose auto, {', '.join(BACKENDS)}")
     if settings.precision not in PRECISIONS:
         raise BackendUnavailable(f"unknown precision {settings.precision!r}; choose {', '.join(PRECISIONS)}")
     names = list(AUTO) if requested == "auto" else [requested]
-    skipped = [f"{name}: not part of this version yet" for name in PENDING if requested == "auto"]
+    skipped = []
     for name in names:
         for candidate in BACKENDS[name]:
             ok, why = candidate.available()

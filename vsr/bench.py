@@ -58,9 +58,9 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
         raise SettingsError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    odd = [p for p in settings.precisions if p not in ("fp32", "int8")]
+    odd = [p for p in settings.precisions if p not in ("fp32", "fp16", "int8")]
     if odd:
-        raise SettingsError(f"unknown precision(s) {', '.join(odd)}; choose from fp32, int8")
+        raise SettingsError(f"unknown precision(s) {', '.join(odd)}; choose from fp32, fp16, int8")
     nets = [load_network(m, settings.scale) for m in settings.models]
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,18 +171,41 @@ def time_inference(name: str, net, precision: str, ys: list[np.ndarray], setting
     backend = choose_backend(name, net, BackendSettings(threads=settings.threads, precision=precision,
                                                          size=(width, height)))
     try:
-        for y in ys[: settings.warmup]:
-            backend.run(y)
-        times = []
-        for y in ys:
-            t0 = time.perf_counter()
-            backend.run(y)
-            times.append(1000 * (time.perf_counter() - t0))
+        on_gpu = getattr(backend, "device", None) is not None and backend.device.type == "cuda"
+        times = _gpu_times(backend, ys, settings.warmup) if on_gpu else _cpu_times(backend, ys, settings.warmup)
     finally:
         backend.close()
     median = float(np.median(times))
     return {"engine": backend.name, "infer_ms_median": round(median, 2),
             "infer_ms_p95": round(float(np.percentile(times, 95)), 2), "infer_fps": round(1000 / median, 2)}
+
+
+def _cpu_times(backend, ys: list[np.ndarray], warmup: int) -> list[float]:
+    for y in ys[:warmup]:
+        backend.run(y)
+    times = []
+    for y in ys:
+        t0 = time.perf_counter()
+        backend.run(y)
+        times.append(1000 * (time.perf_counter() - t0))
+    return times
+
+
+def _gpu_times(backend, ys: list[np.ndarray], warmup: int) -> list[float]:
+    """Milliseconds of the network alone on frames already on the GPU, by CUDA events around
+    each frame on the current stream (as the device stage runs it), without host waits between."""
+    import torch
+
+    frames = [torch.from_numpy(y).to(backend.device) for y in ys]
+    for y in frames[:warmup]:
+        backend.run_tensor(y)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in frames]
+    for y, (start, end) in zip(frames, events):
+        start.record()
+        backend.run_tensor(y)
+        end.record()
+    torch.cuda.synchronize()  # for the measurement: every event has fired
+    return [start.elapsed_time(end) for start, end in events]
 
 
 def time_end_to_end(name: str, net, precision: str, preset: str, clip: Path, out: Path,
@@ -251,7 +274,9 @@ def markdown(report: dict) -> str:
         f"# vsr bench: x{s['scale']}, {wi}x{hi} -> {wo}x{ho}, {s['frames']} frames of {source}", "",
         f"- Date: {report['date']}",
         f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; {m['os']}",
-        f"- GPU: {m.get('gpu', 'none')}" + (f", driver {m['driver']}" if m.get("driver") else ""),
+        f"- GPU: {m.get('gpu', 'none')}" + (f", driver {m['driver']}" if m.get("driver") else "")
+        + (f", CUDA {m['cuda']}" if m.get("cuda") else "")
+        + (f", TensorRT {m['versions']['tensorrt']}" if m["versions"].get("tensorrt") else ""),
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- Models: {', '.join(s['models'])}; end to end with x264 {', '.join(f'`{p}`' for p in presets)}; "
         f"threads {s['threads'] or 'one per core'}",

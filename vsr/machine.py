@@ -28,7 +28,8 @@ def memory_gib() -> float:
         return 0.0
 
 
-def versions(packages: tuple[str, ...] = ("torch", "onnxruntime", "openvino", "av", "opencv-python", "numpy")) -> dict:
+def versions(packages: tuple[str, ...] = ("torch", "onnxruntime", "openvino", "av", "opencv-python", "numpy",
+                                          "tensorrt")) -> dict:
     """Installed versions of the packages that change results, plus Python's."""
     found = {"python": platform.python_version()}
     for name in packages:

@@ -18,7 +18,11 @@ from typing import Callable, Iterable, Iterator, Optional
 import av
 import numpy as np
 
+from .backends import refuse_unavailable
+from .device_stage import DeviceStage
 from .errors import InputError, OutputError, SettingsError
+from .gpu_backends import runs_on_gpu
+from .hw_codecs import choose_encoder
 from .images import image_files, is_image, read_rgb, write_rgb
 from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
                     open_input, plane, video_info)
@@ -105,6 +109,7 @@ def upscale_path(src: str | Path, out: str | Path, settings: UpscaleSettings, pr
                  log: Callable[[str], None] = _stderr) -> Summary:
     """Upscale a video file, an image, or a folder of images (into a folder) by settings.network.scale."""
     src, out = Path(src), Path(out)
+    refuse_unavailable(settings.network.backend)
     if settings.target_fps and (src.is_dir() or is_image(src)):
         raise SettingsError("--target-fps is for videos; images take the model named by --model")
     if src.is_dir():
@@ -132,7 +137,8 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         first = next(frames)  # rotation is known only from a decoded frame
         info = replace(info, rotation=int(first.rotation or 0))
         # The writer first: an encoder or container that cannot take the output fails before the network loads.
-        with VideoWriter(out, src, info, settings.network.scale, settings.encode, log) as writer:
+        encode = choose_encoder(settings.encode, runs_on_gpu(settings.network.backend), log)
+        with VideoWriter(out, src, info, settings.network.scale, encode, log) as writer:
             size, network = (info.width, info.height), settings.network
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
@@ -140,9 +146,10 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             try:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
+                middle = _middle_stage(upscaler, info, writer.pix_fmt, (width, height), stages)
                 started = time.perf_counter()
-                count, video_end = _run_stages(chain([first], frames), upscaler, info, writer, (width, height), stages,
-                                               settings.queue_size, Progress(info.frames or None, "frames", enabled=progress))
+                count, video_end = _run_stages(chain([first], frames), middle, info, writer, stages, settings.queue_size,
+                                               Progress(info.frames or None, "frames", enabled=progress))
                 writer.flush()
                 check_complete(info, src, [video_end, writer.side_end], damage, settings.strict)
                 if damage.describe():
@@ -155,11 +162,31 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         container.close()
 
 
-def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, writer: VideoWriter,
-                size: tuple[int, int], stages: list[Stage], depth: int, bar: Progress) -> tuple[int, float]:
-    """decode thread -> (this thread) upscale -> encode thread; returns the frame count and the
-    end of the last frame in seconds."""
-    decode, upscale, chroma, encode = stages
+def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
+                  stages: list[Stage]) -> Callable[[Iterable[av.VideoFrame]], Iterator[av.VideoFrame]]:
+    """Decoded frames -> upscaled frames: on the GPU's streams where the backend runs on a GPU
+    (Y and chroma there; its time is counted as upscale), else frame by frame on the CPU."""
+    _, upscale, chroma, _ = stages
+    device = getattr(upscaler.backend, "device", None)  # set by the GPU backends
+    if device is not None:
+        gpu = DeviceStage(upscaler.backend.run_tensor, device, upscaler.scale, info.pix_fmt, (info.width, info.height),
+                          pix_fmt, size)
+
+        def on_gpu(frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+            for frame in gpu.frames(frames):
+                upscale.busy, upscale.frames = gpu.busy, upscale.frames + 1
+                yield frame
+
+        return on_gpu
+    bits = (bit_depth(info.pix_fmt), bit_depth(pix_fmt))
+    return lambda frames: (_upscale_frame(f, upscaler, info, pix_fmt, bits, size, upscale, chroma) for f in frames)
+
+
+def _run_stages(frames: Iterator[av.VideoFrame], middle: Callable[[Iterable[av.VideoFrame]], Iterator[av.VideoFrame]],
+                info, writer: VideoWriter, stages: list[Stage], depth: int, bar: Progress) -> tuple[int, float]:
+    """decode thread -> (this thread) middle stage -> encode thread; returns the frame count
+    and the end of the last frame in seconds."""
+    decode, upscale, _, encode = stages
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(depth)
     upscaled: queue.Queue = queue.Queue(depth)
@@ -168,13 +195,11 @@ def _run_stages(frames: Iterator[av.VideoFrame], upscaler: Upscaler, info, write
     decoder.start()
     encoder.start()
     count, end = 0, 0.0
-    bits = (bit_depth(info.pix_fmt), bit_depth(writer.pix_fmt))
     try:
-        for frame in _drain(decoded, stop):
-            result = _upscale_frame(frame, upscaler, info, writer.pix_fmt, bits, size, upscale, chroma)
+        for result in middle(_drain(decoded, stop)):
             _put(upscaled, result, stop, encoder)
             count += 1
-            end = float(frame.pts * frame.time_base + 1 / info.rate)
+            end = float(result.pts * result.time_base + 1 / info.rate)
             bar.update(count, f"upscale {upscale.ms_per_frame():.0f} ms/frame")
         _put(upscaled, _END, stop, encoder)
         encoder.join()

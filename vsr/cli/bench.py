@@ -32,9 +32,11 @@ def _list(value: str) -> tuple[str, ...]:
 @click.option("--models", default=",".join(_D.models), show_default=True,
               help="Comma-separated: shipped models (fast, balanced, espcn) or weights files.")
 @click.option("--backends", default=",".join(_D.backends), show_default=True,
-              help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, openvino, cpu.")
+              help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, openvino, cpu; cuda and tensorrt "
+                   "on an NVIDIA GPU (the report names the GPU, driver, CUDA and TensorRT).")
 @click.option("--precisions", default=",".join(_D.precisions), show_default=True,
-              help="Comma-separated: fp32, int8 (int8 runs on onnxruntime and openvino, where a model has its graph).")
+              help="Comma-separated: fp32, fp16, int8 (int8 runs on onnxruntime and openvino, where a model has "
+                   "its graph; fp16 on cuda and tensorrt).")
 @click.option("--frames", type=click.IntRange(1), default=_D.frames, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=_D.out, show_default=True,
               help="Folder for report.json, report.md and chart.png.")

@@ -17,7 +17,7 @@ from .options import BACKEND_CHOICES, MODEL_HELP
                    "[default: the source's frame rate].")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
               help="Where the network runs (see vsr upscale --help).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "int8"]), default="auto", show_default=True,
               help="auto: int8 where the model's int8 graph lost at most 0.1 dB on Set5, else float32.")
 @click.option("--threads", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--compare", is_flag=True, help="Split view: bicubic left, network right.")
