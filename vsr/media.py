@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from .errors import InputError, OutputError
+from .hw_codecs import choose_encoder
 from .side_streams import SideStreams, close_quietly, demux, give_labels, header_opens, labels_of
 
 # Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
@@ -310,7 +311,7 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
 class EncodeSettings:
     """How the output video stream is encoded (FFmpeg's names and meanings)."""
 
-    codec: str = "libx264"
+    codec: str = "auto"  # h264_nvenc where the network runs on a GPU that has NVENC, else libx264
     crf: Optional[int] = 18
     preset: Optional[str] = "veryfast"
     pix_fmt: Optional[str] = None  # None: the input's, if the encoder takes it
@@ -388,6 +389,7 @@ class VideoWriter:
             self.container = av.open(str(self.tmp), mode="w")
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"{self.out}: cannot write this container ({_reason(exc)}); use .mp4, .mkv, .mov or .avi") from exc
+        settings = choose_encoder(settings, False, log)  # the pipeline has chosen already where a GPU runs
         try:
             codec = av.codec.Codec(settings.codec, "w")
         except av.codec.codec.UnknownCodecError as exc:

@@ -18,12 +18,15 @@ from .options import BACKEND_CHOICES, MODEL_HELP, quiet_log
               help="Instead of --model: the best model whose network holds N fps here, measured at the video's "
                    "size (a second per model, then cached) with half of each frame's time left to the encoder.")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
-              help="Where the network runs; auto takes the best available and says why. cpu measures "
-                   "openvino and onnxruntime and takes the faster; those, torch and opencv-dnn name one CPU "
-                   "engine; bicubic skips the network.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True,
-              help="auto: int8 where the model's int8 graph lost at most 0.1 dB on Set5, else float32.")
-@click.option("-c", "--codec", default="libx264", show_default=True, help="Video encoder (FFmpeg name).")
+              help="Where the network runs; auto tries tensorrt, cuda, then cpu, and says which and why. cuda "
+                   "and tensorrt run on an NVIDIA GPU (float16); cpu measures openvino and onnxruntime and takes "
+                   "the faster; those, torch and opencv-dnn name one CPU engine; bicubic skips the network.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "int8"]), default="auto", show_default=True,
+              help="auto: on the CPU, int8 where the model's int8 graph lost at most 0.1 dB on Set5, else "
+                   "float32; on a GPU, float16.")
+@click.option("-c", "--codec", default="auto", show_default=True,
+              help="Video encoder (FFmpeg name); auto: h264_nvenc where the network runs on a GPU that has NVENC, "
+                   "else libx264.")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Constant quality; lower is better.")
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset (ultrafast ... veryslow).")
 @click.option("--pix-fmt", default=None, help="Output pixel format [default: the input's, e.g. yuv420p10le kept].")

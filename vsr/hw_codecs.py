@@ -1,0 +1,50 @@
+"""NVIDIA's video encoder where the GPU has one: `--codec auto` picks h264_nvenc when the
+network runs on a GPU whose NVENC opens, else libx264 on all cores, and says why.
+
+An NVENC encoder listed by FFmpeg may still be missing from the GPU (the H100 and H200 have
+NVDEC but no NVENC), so it is tried on a small frame, not assumed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from fractions import Fraction
+from functools import lru_cache
+from typing import TYPE_CHECKING, Callable
+
+import av
+
+if TYPE_CHECKING:
+    from .media import EncodeSettings
+
+NVENC = "h264_nvenc"
+SOFTWARE = "libx264"
+
+
+@lru_cache(maxsize=None)
+def encoder_opens(codec: str) -> tuple[bool, str]:
+    """Whether `codec` can encode a small frame here, and if not, FFmpeg's reason."""
+    try:
+        ctx = av.CodecContext.create(codec, "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 256, 256, "yuv420p", Fraction(1, 25)
+        ctx.open()
+        frame = av.VideoFrame(256, 256, "yuv420p")
+        frame.pts = 0
+        ctx.encode(frame)
+        ctx.encode(None)
+    except (av.FFmpegError, av.codec.codec.UnknownCodecError, ValueError) as exc:
+        return False, str(exc)
+    return True, "opens"
+
+
+def choose_encoder(encode: "EncodeSettings", on_gpu: bool, log: Callable[[str], None]) -> "EncodeSettings":
+    """`encode` with codec "auto" made concrete; any other codec is kept as asked."""
+    if encode.codec != "auto":
+        return encode
+    if on_gpu:
+        ok, why = encoder_opens(NVENC)
+        if ok:
+            log(f"note: encoding with {NVENC} on the GPU")
+            return replace(encode, codec=NVENC, preset=None)
+        log(f"note: this GPU has no usable NVENC ({why}); encoding with {SOFTWARE} on {os.cpu_count()} cores")
+    return replace(encode, codec=SOFTWARE)
