@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: one command for an H100/H200 machine that has torch with CUDA, onnx,
 # onnxruntime, OpenCV, click, numpy and matplotlib but not PyAV, and no network. It ends
-# within 8 minutes and leaves everything it measured in OUT.
+# within 8 minutes (each step has a time limit) and leaves everything it measured in OUT.
 #
 #   benchmarks/gpu_check.sh --prepare SHARED_DATA   # here, with network: wheels and clips into .whl and .gpu-data
 #   benchmarks/gpu_check.sh [--dry-run] DATA OUT     # there: DATA is .gpu-data, OUT is where reports go
@@ -38,27 +38,28 @@ mkdir -p "$out"
 data=$(cd "$data" && pwd)
 out=$(cd "$out" && pwd)
 
-step() {  # log the command; run it unless this is a dry run; its output goes to OUT/NAME.log
-  local name=$1; shift
+step() {  # NAME LIMIT COMMAND...: log it; unless a dry run, run it (killed after LIMIT s), output to OUT/NAME.log
+  local name=$1 limit=$2; shift 2
   echo "+ $*" | tee -a "$out/commands.log"
   [ -n "$dry" ] && return 0
   local started=$SECONDS status=0
-  "$@" >"$out/$name.log" 2>&1 || status=$?
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1 || status=$?
   echo "  $name: exit $status after $((SECONDS - started)) s" | tee -a "$out/commands.log"
 }
 
-step install python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-step install-vsr python3 -m pip install -q --no-deps --no-build-isolation --no-cache-dir --target /tmp/site .
-export PYTHONPATH=/tmp/site VSR_SHARED_DATA="$data" XDG_CACHE_HOME="$out/cache"
-step gpu nvidia-smi
-step tests python3 -m pytest -q -rs -p no:cacheprovider tests/test_gpu_path.py tests/test_engines.py
-step bench-x3 python3 -m vsr bench --synthetic 640x360 --scale 3 --frames 300 --models fast,balanced,espcn \
+step install 60 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+step install-vsr 60 python3 -m pip install -q --no-deps --no-build-isolation --no-cache-dir --target /tmp/site .
+# PYTHONSAFEPATH: `python3 -m` must not put this checkout's vsr/ (which lacks vsr.engines) before the installed one.
+export PYTHONPATH=/tmp/site PYTHONSAFEPATH=1 VSR_SHARED_DATA="$data" XDG_CACHE_HOME="$out/cache"
+step gpu 20 nvidia-smi
+step tests 100 python3 -m pytest -q -rs -p no:cacheprovider tests/test_gpu_path.py tests/test_engines.py
+step bench-x3 100 python3 -m vsr bench --synthetic 640x360 --scale 3 --frames 300 --models fast,balanced,espcn \
   --backends cuda,tensorrt --precisions fp16 --presets ultrafast --out "$out/bench-x3-640x360"
-step bench-x2 python3 -m vsr bench --synthetic 1920x1080 --scale 2 --frames 120 --models fast,balanced,espcn \
+step bench-x2 120 python3 -m vsr bench --synthetic 1920x1080 --scale 2 --frames 120 --models fast,balanced,espcn \
   --backends cuda,tensorrt --precisions fp16 --presets ultrafast --out "$out/bench-x2-1920x1080"
-step bench-cpu python3 -m vsr bench --synthetic 640x360 --scale 3 --frames 60 --models fast,espcn \
+step bench-cpu 60 python3 -m vsr bench --synthetic 640x360 --scale 3 --frames 60 --models fast,espcn \
   --backends cpu --precisions fp32 --presets ultrafast --out "$out/bench-cpu-x3-640x360"
-step upscale python3 -m vsr upscale "$data/video/moviepy_chaplin.mp4" "$out/chaplin_x3.mp4" --scale 3 \
+step upscale 60 python3 -m vsr upscale "$data/video/moviepy_chaplin.mp4" "$out/chaplin_x3.mp4" --scale 3 \
   --backend cuda --json -y
 rm -f "$out/chaplin_x3.mp4"  # measured; too large to bring back
 echo "done: reports in $out"

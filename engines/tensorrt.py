@@ -135,14 +135,17 @@ def build_engine(onnx: bytes, settings: EngineSettings, timing_cache: Path) -> b
     if settings.precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.exists() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):  # unreadable: start a new one
+        config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT, settings.shape, settings.shape, settings.shape)
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError(f"TensorRT could not build an engine for input {settings.shape} ({settings.precision})")
-    write_atomically(timing_cache, bytes(config.get_timing_cache().serialize()))
+    used = config.get_timing_cache()
+    if used is not None:
+        write_atomically(timing_cache, bytes(used.serialize()))
     return bytes(serialized)
 
 
@@ -182,6 +185,8 @@ def load_or_build(net, settings: EngineSettings, log: Callable[[str], None] = la
     fields = key_fields(onnx, settings, trt.__version__, Gpu.current())
     path = engine_path(folder, net.name, settings)
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = cached_or_built(path, fields, lambda: build_engine(onnx, settings, folder / "timing.cache"),
+    # A timing cache holds one GPU's kernel timings under one TensorRT: one file for each such pair.
+    timing = folder / f"timing-{engine_key({k: fields[k] for k in ('tensorrt', 'gpu', 'compute_capability')})[:16]}.cache"
+    engine = cached_or_built(path, fields, lambda: build_engine(onnx, settings, timing),
                              runtime.deserialize_cuda_engine, log)
     return Runner(engine, settings, net.scale)

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from clips import run_vsr
+from vsr.weights import load_network
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,16 @@ def test_ratios_are_against_espcn_and_the_opencv_peer_of_the_same_model(report):
 def test_unknown_backend_is_one_line(tmp_path):
     result = run_vsr("bench", "--synthetic", "32x32", "--backends", "warp", "--out", tmp_path)
     assert result.returncode == 2 and result.stderr.strip().startswith("vsr: error: unknown backend(s) warp")
+
+
+def test_the_cpu_backend_is_benched_as_the_engine_it_chose(tmp_path):
+    result = run_vsr("bench", "--synthetic", "48x32", "--scale", "3", "--frames", "3", "--models", "balanced",
+                     "--backends", "cpu", "--precisions", "fp32,int8", "--presets", "ultrafast", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "report.json").read_text())["results"]
+    for row in rows:
+        engine = row["engine"][len("cpu ("):-1]  # e.g. "openvino int8"
+        assert row["engine"].startswith("cpu (") and row["available"]
+        expected = load_network("balanced", 3).manifest
+        psnr = expected["int8"][engine.split()[0]]["psnr"] if engine.endswith("int8") else expected["validation"]["psnr"]
+        assert row["set5_psnr"] == psnr

@@ -17,7 +17,7 @@ from vsr.backends import TorchCpu
 from vsr.device_stage import DeviceStage
 from vsr.errors import InputError
 from vsr.gpu_backends import cuda_available
-from vsr.hw_codecs import choose_encoder, encoder_opens
+from vsr.hw_codecs import choose_encoder, encoder_opens, reopen_for_nvdec
 from vsr.media import EncodeSettings, open_input, plane
 from vsr.pipeline import Stage, _upscale_frame
 
@@ -155,6 +155,17 @@ def test_auto_encoder_is_nvenc_only_where_it_opens():
         assert chosen.codec == "h264_nvenc" and notes == ["note: encoding with h264_nvenc on the GPU"]
     else:  # no NVENC here (as on an H100): x264 on all cores, and a note that says so
         assert chosen.codec == "libx264" and len(notes) == 1 and "no usable NVENC" in notes[0] and why in notes[0]
+
+
+def test_nvdec_where_it_cannot_open_leaves_software_decoding_with_a_note(data):
+    if GPU:
+        pytest.skip("this machine has a GPU")
+    notes = []
+    container = open_input(data / "video" / "imageio_realshort.mp4")
+    assert reopen_for_nvdec(container, notes.append) is container
+    assert len(notes) == 1 and notes[0].startswith("note: NVDEC cannot open here") and "software" in notes[0]
+    assert len(list(container.decode(video=0))) == 36
+    container.close()
 
 
 @needs_gpu

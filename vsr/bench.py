@@ -82,7 +82,6 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
                 log(f"{net.name} on {backend} {precision}: skipped ({why})")
                 results.append({**row, "available": False, "reason": why})
                 continue
-            row["set5_psnr"] = _set5_psnr(net, BACKENDS[backend][0].engine, precision)
             for preset in settings.presets:
                 log(f"{net.name} on {backend} {precision}: end to end, file to file, x264 {preset}")
                 out_file = Path(tmp) / f"out-{net.name}-{backend}-{precision}.mkv"
@@ -116,12 +115,13 @@ def _combinations(nets: list, settings: BenchSettings) -> Iterable[tuple]:
                 yield net, backend, precision
 
 
-def _set5_psnr(net, engine: str, precision: str) -> Optional[float]:
-    """The Set5 PSNR this network scored as it runs here (int8: as measured on that engine)."""
-    if engine == "bicubic":
+def _set5_psnr(net, backend) -> Optional[float]:
+    """The Set5 PSNR this network scored as `backend` runs it (int8: as measured on the engine that ran it)."""
+    engine = getattr(backend, "chosen", None) or backend  # cpu: the engine it chose
+    if engine.engine == "bicubic":
         return net.manifest.get("validation", {}).get("bicubic_psnr")
-    if precision == "int8":
-        return net.manifest["int8"][engine]["psnr"]
+    if engine.precision == "int8":
+        return net.manifest["int8"][engine.engine]["psnr"]
     return net.manifest.get("validation", {}).get("psnr")
 
 
@@ -176,7 +176,7 @@ def time_inference(name: str, net, precision: str, ys: list[np.ndarray], setting
     finally:
         backend.close()
     median = float(np.median(times))
-    return {"engine": backend.name, "infer_ms_median": round(median, 2),
+    return {"engine": backend.name, "set5_psnr": _set5_psnr(net, backend), "infer_ms_median": round(median, 2),
             "infer_ms_p95": round(float(np.percentile(times, 95)), 2), "infer_fps": round(1000 / median, 2)}
 
 

@@ -109,22 +109,26 @@ class DeviceStage:
     def frames(self, frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
         """The upscaled frames, in the order given, with their timestamps."""
         in_flight: deque[_Slot] = deque()
-        for i, frame in enumerate(frames):
-            t0 = time.perf_counter()
-            slot = self.slots[i % len(self.slots)]
-            if len(in_flight) == len(self.slots):  # the ring is full: the oldest frame, slot's, is due
+        try:
+            for i, frame in enumerate(frames):
+                t0 = time.perf_counter()
+                slot = self.slots[i % len(self.slots)]
+                if len(in_flight) == len(self.slots):  # the ring is full: the oldest frame, slot's, is due
+                    result = self._finish(in_flight.popleft())
+                    self.busy += time.perf_counter() - t0
+                    yield result
+                    t0 = time.perf_counter()
+                self._submit(slot, frame)
+                in_flight.append(slot)
+                self.busy += time.perf_counter() - t0
+            while in_flight:
+                t0 = time.perf_counter()
                 result = self._finish(in_flight.popleft())
                 self.busy += time.perf_counter() - t0
                 yield result
-                t0 = time.perf_counter()
-            self._submit(slot, frame)
-            in_flight.append(slot)
-            self.busy += time.perf_counter() - t0
-        while in_flight:
-            t0 = time.perf_counter()
-            result = self._finish(in_flight.popleft())
-            self.busy += time.perf_counter() - t0
-            yield result
+        finally:
+            if self.device.type == "cuda":  # stopped early: the ring's buffers may not be reused while work is queued
+                torch.cuda.synchronize(self.device)
 
     def _submit(self, slot: _Slot, frame: av.VideoFrame) -> None:
         if (frame.width, frame.height) != self.in_size:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .backends import BackendSettings
 
 GPU_PRECISIONS = {"auto": "fp16", "fp16": "fp16", "fp32": "fp32"}
+MAX_GRAPHS = 2  # CUDA graphs kept, one per input shape: a video needs one
 
 
 def cuda_available() -> tuple[bool, str]:
@@ -83,7 +84,8 @@ class CudaTorch:
                 self.module(static_in)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), torch.inference_mode():
+        # thread_local: the decoder and encoder threads may allocate while this thread captures.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"), torch.inference_mode():
             static_out = self.module(static_in)
         return graph, static_in, static_out
 
@@ -91,6 +93,8 @@ class CudaTorch:
         """(N, 1, H, W) on the GPU -> (N, 1, sH, sW), valid until the next call for this shape."""
         shape = tuple(y.shape)
         if shape not in self.graphs:
+            if len(self.graphs) >= MAX_GRAPHS:  # images of many sizes: each graph holds its own memory
+                self.graphs.pop(next(iter(self.graphs)))
             self.graphs[shape] = self._graph(shape)
         graph, static_in, static_out = self.graphs[shape]
         static_in.copy_(y)

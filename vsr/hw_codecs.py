@@ -1,8 +1,10 @@
-"""NVIDIA's video encoder where the GPU has one: `--codec auto` picks h264_nvenc when the
-network runs on a GPU whose NVENC opens, else libx264 on all cores, and says why.
+"""NVIDIA's video decoder and encoder, where the network runs on a GPU that has them.
 
-An NVENC encoder listed by FFmpeg may still be missing from the GPU (the H100 and H200 have
-NVDEC but no NVENC), so it is tried on a small frame, not assumed.
+Decoding: the input is opened for NVDEC (FFmpeg's CUDA hwaccel; frames come back to host
+memory), else decoded in software, with a note. Encoding: `--codec auto` picks h264_nvenc
+where its NVENC opens, else libx264 on all cores, with a note. An encoder listed by FFmpeg
+may still be missing from the GPU (the H100 and H200 have NVDEC but no NVENC), so it is
+tried on a small frame, not assumed.
 """
 from __future__ import annotations
 
@@ -19,6 +21,22 @@ if TYPE_CHECKING:
 
 NVENC = "h264_nvenc"
 SOFTWARE = "libx264"
+
+
+def reopen_for_nvdec(container: av.container.InputContainer, log: Callable[[str], None]) -> av.container.InputContainer:
+    """`container` opened again to decode its video with NVDEC; itself where NVDEC cannot open."""
+    from av.codec.hwaccel import HWAccel
+
+    try:
+        gpu = av.open(container.name, metadata_errors="replace",
+                      hwaccel=HWAccel(device_type="cuda", allow_software_fallback=True))
+    except av.FFmpegError as exc:
+        log(f"note: NVDEC cannot open here ({exc}); decoding in software")
+        return container
+    if not any(s.codec_context.is_hwaccel for s in gpu.streams.video):
+        log("note: NVDEC does not decode this video's codec; decoding in software")
+    container.close()
+    return gpu
 
 
 @lru_cache(maxsize=None)
