@@ -21,9 +21,10 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nncf>=2.10", "atheris>=2.3"],
+        "dev": ["pytest>=7", "nncf>=2.10", "atheris>=2.3", "ray>=2.9"],
         "quantize": ["nncf>=2.10"],
         "tensorrt": ["tensorrt>=10"],
+        "batch": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["vsr=vsr.cli:main"]},
 )

@@ -123,3 +123,27 @@ def luma_frames(path: Path) -> list[np.ndarray]:
             dtype = np.uint16 if "10" in f.format.name else np.uint8
             out.append(np.frombuffer(p, dtype).reshape(p.height, -1)[:, : p.width].copy())
         return out
+
+
+def looped(src: Path, out: Path, times: int) -> Path:
+    """`src` `times` times over, its video and audio copied (not re-encoded), each pass after
+    the last: a long clip with a keyframe at each pass, from a short real one."""
+    with av.open(str(src)) as first:
+        ends = {s.index: 0 for s in first.streams}
+        for p in first.demux():
+            if p.pts is not None:
+                ends[p.stream.index] = max(ends[p.stream.index], p.pts + (p.duration or 0))
+        span = max(ends[s.index] * s.time_base for s in first.streams if s.type in ("video", "audio"))
+    with av.open(str(out), "w") as o:
+        for k in range(times):
+            with av.open(str(src)) as c:
+                if k == 0:
+                    streams = {s.index: o.add_stream_from_template(s) for s in c.streams if s.type in ("video", "audio")}
+                for p in c.demux():
+                    if p.dts is None or p.stream.index not in streams:
+                        continue
+                    shift = int(k * span / p.time_base)
+                    p.pts, p.dts = p.pts + shift, p.dts + shift
+                    p.stream = streams[p.stream.index]
+                    o.mux(p)
+    return out

@@ -60,6 +60,18 @@ def test_upscale_examples_run(inputs, data, tmp_path):
     assert photo is not None and photo.shape[:2] == tuple(4 * s for s in cv2.imread(str(inputs / "photo.png")).shape[:2])
 
 
+def test_batch_examples_run(inputs, data, tmp_path):
+    examples = readme_examples("vsr batch")
+    assert len(examples) >= 2
+    for i, line in enumerate(examples):
+        cwd = fresh_copy(inputs, tmp_path, i)
+        done = run_example(line, cwd, data)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        args = shlex.split(line)
+        names = args[2:args.index("--out")]
+        assert all((cwd / args[args.index("--out") + 1] / name).exists() for name in names), line
+
+
 def test_live_bench_and_eval_examples_run(inputs, data, tmp_path):
     """All but those that need a camera or a screen (tests/test_live.py has the window); bench times 4 frames, not 100."""
     examples = readme_examples("vsr live") + readme_examples("vsr bench") + readme_examples("vsr eval")

@@ -375,13 +375,15 @@ def opens_at(format_name: str, settings: EncodeSettings, pix_fmt: str, rate: Fra
 
 
 class VideoWriter:
-    """Encodes upscaled frames into `out` (via a temporary file) with the input's other streams.
+    """Encodes upscaled frames into `out` (via a temporary file) with the input's other streams
+    (without them where `side_streams` is False: a segment of `vsr batch`, joined later).
 
     Use as a context manager: the file appears under its name only if the block ends
     without an exception; otherwise the partial file is removed.
     """
 
-    def __init__(self, out: Path, source: Path, info: VideoInfo, scale: int, settings: EncodeSettings, log: Log):
+    def __init__(self, out: Path, source: Path, info: VideoInfo, scale: int, settings: EncodeSettings, log: Log,
+                 side_streams: bool = True):
         self.out, self.source, self.log = Path(out), Path(source), log
         self.tmp = temporary_path(self.out)
         self.side = None
@@ -422,7 +424,7 @@ class VideoWriter:
         if self.container.format.name == "avi":
             stream.codec_context.max_b_frames = 0  # AVI stores no presentation times to reorder by
         self.video = stream
-        self.side = SideStreams(self.source, self.container, self.out.suffix, log)
+        self.side = SideStreams(self.source, self.container, self.out.suffix, log) if side_streams else None
         try:  # open the encoders and write the header now, so that bad options fail before any work
             self.container.start_encoding()
         except (av.FFmpegError, ValueError) as exc:
@@ -453,16 +455,17 @@ class VideoWriter:
     @property
     def side_end(self) -> float:
         """Where the input's other streams were seen to end, in seconds."""
-        return self.side.end
+        return self.side.end if self.side else 0.0
 
     def flush(self) -> None:
         """Drain the encoder, then copy whatever is left of the other streams."""
         self._mux_video(self.video.encode(None))
-        self.side.flush(self._mux)
+        if self.side:
+            self.side.flush(self._mux)
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
-            if packet.pts is not None:
+            if packet.pts is not None and self.side:
                 self.side.mux_until(float(packet.pts * self.video.time_base), self._mux)
             self._mux([packet])
 

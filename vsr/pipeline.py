@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from itertools import chain
+from itertools import chain, dropwhile, takewhile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -22,7 +22,7 @@ from .backends import refuse_unavailable
 from .device_stage import DeviceStage
 from .errors import InputError, OutputError, SettingsError
 from .gpu_backends import runs_on_gpu
-from .hw_codecs import choose_encoder
+from .hw_codecs import choose_encoder, reopen_for_nvdec
 from .images import image_files, is_image, read_rgb, write_rgb
 from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
                     open_input, plane, video_info)
@@ -122,23 +122,42 @@ def upscale_path(src: str | Path, out: str | Path, settings: UpscaleSettings, pr
 # --- video ---------------------------------------------------------------------------------
 
 def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
-                  log: Callable[[str], None] = _stderr) -> Summary:
-    """Stream a video through the network, keeping its audio, subtitles, timing and colour."""
+                  log: Callable[[str], None] = _stderr,
+                  span: Optional[tuple[Optional[int], Optional[int]]] = None) -> Summary:
+    """Stream a video through the network, keeping its audio, subtitles, timing and colour.
+
+    With `span` (start, end), only the frames whose timestamps lie in [start, end), decoded
+    from the keyframe at start (None: from the first frame; to the last), and no other
+    streams: a segment of `vsr batch`, which joins them and copies the other streams once.
+    """
+    on_gpu = runs_on_gpu(settings.network.backend)
     container = open_input(src)
     try:
-        info = video_info(container, src)
+        info = video_info(container, src)  # as software decodes it: an NVDEC decoder reports its format as "cuda"
         check_output(out, [src], settings.overwrite)
         if info.source_pix_fmt != info.pix_fmt:
             log(f"note: decoding {info.source_pix_fmt} as {info.pix_fmt}"
                 + (f" ({bit_depth(info.source_pix_fmt)}-bit samples are reduced)"
                    if bit_depth(info.source_pix_fmt) > bit_depth(info.pix_fmt) else ""))
+        if on_gpu:
+            container = reopen_for_nvdec(container, log)
         damage = Damage()
-        frames = decode_frames(container, info, src, damage, settings.strict)
-        first = next(frames)  # rotation is known only from a decoded frame
+        frames = _decoded(container, info, src, damage, settings.strict, span)
+        first = next(frames, None)  # rotation is known only from a decoded frame
+        if span and span[0] is not None and (first is None or first.pts != span[0]):
+            # The seek missed the segment's keyframe (an MPEG-TS indexes none): decode from the start instead.
+            log(f"note: {src}: seeking does not reach its keyframes exactly; each segment decodes from the start")
+            container.close()
+            container = open_input(src)
+            damage = Damage()
+            frames = _decoded(container, info, src, damage, settings.strict, span, seek=False)
+            first = next(frames, None)
+        if first is None:
+            raise InputError(f"{src}: no frame to upscale" + (" in this segment" if span else ""))
         info = replace(info, rotation=int(first.rotation or 0))
         # The writer first: an encoder or container that cannot take the output fails before the network loads.
-        encode = choose_encoder(settings.encode, runs_on_gpu(settings.network.backend), log)
-        with VideoWriter(out, src, info, settings.network.scale, encode, log) as writer:
+        encode = choose_encoder(settings.encode, on_gpu, log)
+        with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size, network = (info.width, info.height), settings.network
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
@@ -151,7 +170,8 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
                 count, video_end = _run_stages(chain([first], frames), middle, info, writer, stages, settings.queue_size,
                                                Progress(info.frames or None, "frames", enabled=progress))
                 writer.flush()
-                check_complete(info, src, [video_end, writer.side_end], damage, settings.strict)
+                if span is None:
+                    check_complete(info, src, [video_end, writer.side_end], damage, settings.strict)
                 if damage.describe():
                     log(f"warning: {src}: {damage.describe()}")
             finally:
@@ -160,6 +180,19 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
                        (width, height), upscaler.net.name, upscaler.backend.name, stages, damage)
     finally:
         container.close()
+
+
+def _decoded(container: av.container.InputContainer, info, src: Path, damage: Damage, strict: bool,
+             span: Optional[tuple[Optional[int], Optional[int]]], seek: bool = True) -> Iterator[av.VideoFrame]:
+    """The decoded frames, or those of `span` only (sought to its start unless `seek` is False)."""
+    start, end = span or (None, None)
+    if start is not None and seek:
+        container.seek(start, stream=container.streams[info.index])  # to the keyframe at or before start
+    frames = decode_frames(container, info, src, damage, strict)
+    if span:  # frames come in presentation order: skip to start, stop at end
+        frames = takewhile(lambda f: end is None or f.pts < end,
+                           dropwhile(lambda f: start is not None and f.pts < start, frames))
+    return frames
 
 
 def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
@@ -172,12 +205,12 @@ def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
         gpu = DeviceStage(upscaler.backend.run_tensor, device, upscaler.scale, info.pix_fmt, (info.width, info.height),
                           pix_fmt, size)
 
-        def on_gpu(frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        def through_device(frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
             for frame in gpu.frames(frames):
                 upscale.busy, upscale.frames = gpu.busy, upscale.frames + 1
                 yield frame
 
-        return on_gpu
+        return through_device
     bits = (bit_depth(info.pix_fmt), bit_depth(pix_fmt))
     return lambda frames: (_upscale_frame(f, upscaler, info, pix_fmt, bits, size, upscale, chroma) for f in frames)
 

@@ -6,6 +6,7 @@ import sys
 import click
 
 from vsr.errors import VsrError
+from .batch import batch_command
 from .bench import bench_command
 from .evaluate import eval_command
 from .export import export_command
@@ -23,6 +24,7 @@ def cli() -> None:
 
 
 cli.add_command(upscale_command)
+cli.add_command(batch_command)
 cli.add_command(live_command)
 cli.add_command(train_command)
 cli.add_command(reproduce_command)

@@ -10,3 +10,54 @@ def quiet_log(message: str) -> None:
     """--quiet's log: only what was dropped, converted or reduced (warnings and notes)."""
     if message.startswith(("warning:", "note:")):
         click.echo(message, err=True)
+
+
+def scale_and_model_options(f):
+    """--scale and --model, as `vsr upscale` and `vsr batch` take them."""
+    f = click.option("--model", "--weights", "model", default=None, metavar="NAME|PATH",
+                     help=MODEL_HELP + " [default: balanced].")(f)
+    return click.option("--scale", type=click.Choice(["2", "3", "4"]), default="3", show_default=True,
+                        help="Upscaling factor.")(f)
+
+
+def engine_options(f):
+    """Where the network runs and how the video is encoded: `vsr upscale`'s and `vsr batch`'s options."""
+    options = [
+        click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
+                     help="Where the network runs; auto tries tensorrt, cuda, then cpu, and says which and why. "
+                          "cuda and tensorrt run on an NVIDIA GPU (float16); cpu measures openvino and onnxruntime "
+                          "and takes the faster; those, torch and opencv-dnn name one CPU engine; bicubic skips "
+                          "the network."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "int8"]), default="auto",
+                     show_default=True,
+                     help="auto: on the CPU, int8 where the model's int8 graph lost at most 0.1 dB on Set5, else "
+                          "float32; on a GPU, float16."),
+        click.option("-c", "--codec", default="auto", show_default=True,
+                     help="Video encoder (FFmpeg name); auto: h264_nvenc where the network runs on a GPU that has "
+                          "NVENC, else libx264."),
+        click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True,
+                     help="Constant quality; lower is better."),
+        click.option("--preset", default="veryfast", show_default=True, help="Encoder preset (ultrafast ... veryslow)."),
+        click.option("--pix-fmt", default=None, help="Output pixel format [default: the input's, e.g. yuv420p10le kept]."),
+        click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
+                     help="Threads for inference and for the encoder (0: one per core / encoder's choice)."),
+        click.option("--strict", is_flag=True,
+                     help="Refuse a damaged or cut-off input. By default, as FFmpeg does, a packet that will not "
+                          "decode is skipped and the frame before it repeated, a cut-off file is upscaled as far as "
+                          "it goes, and a warning says so."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict, **more):
+    """The UpscaleSettings of those options (and of `more` of its fields)."""
+    from vsr.media import EncodeSettings
+    from vsr.pipeline import UpscaleSettings
+    from vsr.upscaler import ModelSettings
+
+    network = ModelSettings(scale=int(scale), model=model or "balanced", backend=backend, precision=precision,
+                            threads=threads)
+    encode = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, threads=threads)
+    return UpscaleSettings(network=network, encode=encode, strict=strict, **more)

@@ -1,0 +1,184 @@
+"""`vsr batch` on a local Ray with two workers, on a long clip made by looping a real one
+(four passes, a keyframe at each): the segments joined give what one `vsr upscale` gives;
+a run broken off, or a worker killed, costs only the missing segments."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clips import looped, luma_frames, run_vsr, stream_summary, video_pts_seconds
+
+pytest.importorskip("ray", reason='vsr batch runs on Ray: pip install "vsr[batch]"')
+
+LOSSLESS = ("--scale", 2, "--model", "fast", "--crf", 0, "--preset", "ultrafast")
+BATCH = ("--segment-seconds", 1, *LOSSLESS)
+
+
+@pytest.fixture(scope="module")
+def long_clip(data, tmp_path_factory) -> Path:
+    """imageio_realshort.mp4 (36 frames, AAC audio) four times over: 144 frames, four keyframes."""
+    return looped(data / "video" / "imageio_realshort.mp4", tmp_path_factory.mktemp("long") / "long.mp4", 4)
+
+
+@pytest.fixture(scope="module")
+def single(long_clip, tmp_path_factory) -> Path:
+    """The same clip through one `vsr upscale`: the reference."""
+    out = tmp_path_factory.mktemp("single") / "long.mp4"
+    done = run_vsr("upscale", long_clip, out, *LOSSLESS, "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _same_as_single(out: Path, single: Path) -> None:
+    assert video_pts_seconds(out) == video_pts_seconds(single) and len(video_pts_seconds(out)) == 144
+    a, b = stream_summary(single), stream_summary(out)
+    assert b["audio"] == a["audio"] and b["video"][0]["packets"] == a["video"][0]["packets"]
+    assert all(np.array_equal(x, y) for x, y in zip(luma_frames(out), luma_frames(single)))
+
+
+def test_a_long_clip_in_segments_gives_what_one_upscale_gives(long_clip, single, tmp_path):
+    done = run_vsr("batch", long_clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
+    assert done.returncode == 0, done.stderr
+    assert "long.mp4: 144 frames in 4 segments" in done.stderr
+    _same_as_single(tmp_path / "out" / "long.mp4", single)
+    manifest = json.loads((tmp_path / "out" / "vsr-batch.json").read_text())
+    entry = manifest[str(long_clip.resolve())]
+    assert entry["joined"] and entry["segments"] == {"0": 36, "1": 36, "2": 36, "3": 36}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["long.mp4", "vsr-batch.json"]
+    again = run_vsr("batch", long_clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
+    assert again.returncode == 0 and "long.mp4: done in an earlier run" in again.stderr
+
+
+def test_an_mpeg_ts_in_segments_gives_what_one_upscale_gives(data, tmp_path):
+    """MPEG-TS: no index, timestamps of its own; the segments still join frame for frame."""
+    clip = looped(data / "video" / "imageio_realshort.mp4", tmp_path / "long.ts", 3)
+    done = run_vsr("upscale", clip, tmp_path / "single.ts", *LOSSLESS, "--quiet")
+    assert done.returncode == 0, done.stderr
+    batch = run_vsr("batch", clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
+    assert batch.returncode == 0, batch.stderr
+    assert "long.ts: 108 frames in 3 segments" in batch.stderr
+    out, single = tmp_path / "out" / "long.ts", tmp_path / "single.ts"
+    assert video_pts_seconds(out) == video_pts_seconds(single) and len(video_pts_seconds(out)) == 108
+    assert all(np.array_equal(x, y) for x, y in zip(luma_frames(out), luma_frames(single)))
+
+
+def test_a_segment_whose_seek_lands_past_its_keyframe_decodes_from_the_start(long_clip, tmp_path, monkeypatch):
+    """Where seeking misses (an MPEG-TS may index no keyframes), a segment is decoded from the
+    file's start instead: no frame of it is lost, and a note says so."""
+    from vsr import pipeline
+    from vsr.segments import plan_segments
+
+    class SeeksTooFar:
+        def __init__(self, container):
+            self.container = container
+
+        def seek(self, offset, stream):
+            self.container.seek(offset + round(0.5 / stream.time_base), stream=stream, any_frame=True)
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+    opened = []
+
+    def open_input(path):
+        container = real_open(path)
+        opened.append(container)
+        return SeeksTooFar(container) if len(opened) == 1 else container
+
+    real_open = pipeline.open_input
+    monkeypatch.setattr(pipeline, "open_input", open_input)
+    _, segments = plan_segments(long_clip, 1.0)
+    notes = []
+    settings = pipeline.UpscaleSettings(network=pipeline.ModelSettings(scale=2, model="fast", backend="torch"),
+                                        encode=pipeline.EncodeSettings(crf=0, preset="ultrafast"))
+    summary = pipeline.upscale_video(long_clip, tmp_path / "part.nut", settings, progress=False, log=notes.append,
+                                     span=(segments[1].start, segments[1].end))
+    assert len(opened) == 2 and summary.frames == 36
+    assert any("seeking does not reach its keyframes exactly" in n for n in notes)
+    assert video_pts_seconds(tmp_path / "part.nut")[0] == pytest.approx(36 / 30, abs=0.01)
+
+
+def _batch_process(long_clip: Path, out: Path, workers: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vsr", "batch", str(long_clip), "--out", str(out),
+                             "--workers", str(workers), *map(str, BATCH)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+
+
+def _wait_for(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _segments_done(out: Path) -> int:
+    try:
+        return sum(len(e["segments"]) for e in json.loads((out / "vsr-batch.json").read_text()).values())
+    except (OSError, ValueError):
+        return 0
+
+
+def test_a_run_broken_off_is_finished_by_the_same_command_redoing_only_what_was_missing(long_clip, single, tmp_path):
+    out = tmp_path / "out"
+    first = _batch_process(long_clip, out, workers=1)
+    _wait_for(lambda: _segments_done(out) >= 1)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130 and "interrupted" in err and not (out / "long.mp4").exists()
+    kept = _segments_done(out)
+    assert 1 <= kept < 4
+    second = run_vsr("batch", long_clip, "--out", out, "--workers", 2, *BATCH)
+    assert second.returncode == 0, second.stderr
+    assert f"long.mp4: 144 frames in 4 segments ({kept} from an earlier run)" in second.stderr
+    _same_as_single(out / "long.mp4", single)
+
+
+def _segment_workers() -> list[int]:
+    """Ray worker processes running a segment now (Ray titles them by their task)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::upscale_segment"):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_worker_killed_mid_segment_costs_only_that_segment(long_clip, single, tmp_path):
+    out = tmp_path / "out"
+    run = _batch_process(long_clip, out, workers=2)
+    _wait_for(lambda: bool(_segment_workers()))
+    os.kill(_segment_workers()[0], signal.SIGKILL)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    _same_as_single(out / "long.mp4", single)
+
+
+def test_bad_inputs_are_named_and_the_rest_go_on(data, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4000))
+    listing = tmp_path / "inputs.txt"
+    listing.write_text(f"# a list of inputs\n{data / 'video' / 'imageio_realshort.mp4'}\n{tmp_path / 'missing.mp4'}\n{junk}\n")
+    done = run_vsr("batch", listing, "--out", tmp_path / "out", "--workers", 2, *BATCH)
+    assert done.returncode == 1
+    assert (tmp_path / "out" / "imageio_realshort.mp4").exists()
+    assert "2 of 3 inputs failed: missing.mp4" in done.stderr and "junk.mp4" in done.stderr
+
+
+def test_without_ray_it_says_how_to_install_it(data, tmp_path):
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = run_vsr("batch", data / "video" / "imageio_realshort.mp4", "--out", tmp_path / "out", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == 'vsr: error: vsr batch runs on Ray, which is not installed: pip install "vsr[batch]"'

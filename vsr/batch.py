@@ -1,0 +1,271 @@
+"""`vsr batch`: many videos, and long ones, upscaled across cores, GPUs and machines on Ray.
+
+The driver (this process) plans: each input is cut into segments at its keyframes
+(vsr.segments); each segment is a Ray task that runs the ordinary pipeline on its frames
+and writes its video, via a temporary file, into a work folder beside the outputs. When all
+of an input's segments are there, the driver joins them without re-encoding and copies the
+source's audio and subtitles once. A manifest in the output folder records each finished
+segment, so the same command run again after a crash or Ctrl-C does only what is missing;
+a worker killed mid-segment costs that segment, which Ray runs again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import InputError, OutputError, SettingsError, VsrError
+from .images import is_image
+from .pipeline import UpscaleSettings, upscale_video
+from .progress import Progress
+from .hw_codecs import choose_encoder
+from .segments import Segment, join_segments, plan_segments
+
+MANIFEST = "vsr-batch.json"
+WORK = ".vsr-batch"  # segment files, inside the output folder
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".m2ts"}
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything `vsr batch` decides; `upscale` is what each segment runs with."""
+
+    upscale: UpscaleSettings = field(default_factory=UpscaleSettings)
+    segment_seconds: float = 30.0
+    workers: int = 0  # local Ray: tasks at once (0: one per core, or per GPU where there are GPUs)
+    address: Optional[str] = None  # a Ray cluster to join instead of starting a local one
+
+
+@dataclass
+class InputResult:
+    """What happened to one input, for the summary."""
+
+    source: str
+    output: str
+    segments: int = 0
+    reused: int = 0
+    frames: int = 0
+    error: str = ""
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files as given; folders' videos (sorted); a .txt file's lines (one path each, # comments)."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.suffix == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            found += [Path(line) for line in lines if line and not line.startswith("#")]
+        elif path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        else:
+            found.append(path)
+    return found
+
+
+def run_batch(inputs: list[str], out: Path, settings: BatchSettings, progress: bool = True,
+              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> list[InputResult]:
+    """Upscale every input into `out` (same file names); returns one result per input. Bad
+    inputs are reported and passed over; the rest go on."""
+    ray = _ray()
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise InputError("no inputs: give video files, folders of videos, or a .txt file listing them")
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SettingsError(f"two inputs would write the same output: {', '.join(twice)}; run them into separate folders")
+    out.mkdir(parents=True, exist_ok=True)
+    if any(s.resolve().parent == out.resolve() for s in sources if s.exists()):
+        raise OutputError(f"{out}: the output folder holds inputs; choose another")
+    manifest = Manifest(out / MANIFEST)
+    _start_ray(ray, settings, log)
+    try:
+        return _run(ray, sources, out, settings, manifest, progress, log)
+    finally:
+        ray.shutdown()
+
+
+def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest: "Manifest", progress: bool,
+         log: Callable[[str], None]) -> list[InputResult]:
+    on_gpu = ray.cluster_resources().get("GPU", 0) > 0 and settings.upscale.network.backend in ("auto", "cuda", "tensorrt")
+    task = ray.remote(max_retries=3)(upscale_segment).options(num_cpus=0 if on_gpu else 1, num_gpus=1 if on_gpu else 0)
+    # The encoder chosen once, here: segments join only if every one was encoded alike.
+    per_task = _per_task(replace(settings.upscale, encode=choose_encoder(settings.upscale.encode, on_gpu, log)), on_gpu)
+    results, pending, plans, left, total = {}, {}, {}, {}, 0
+    for src in sources:
+        result = results[src] = InputResult(str(src), str(out / src.name))
+        try:
+            if is_image(src) or not src.is_file():
+                raise InputError(f"{src}: not a video file")
+            info, segments = plan_segments(src, settings.segment_seconds)
+        except VsrError as exc:
+            result.error = str(exc)
+            log(f"warning: {exc}; passed over")
+            continue
+        entry = manifest.entry(src, settings, segments)
+        if entry.get("joined") and (out / src.name).exists():
+            result.segments = result.reused = len(segments)
+            result.frames = sum(entry["segments"].values())
+            log(f"{src.name}: done in an earlier run")
+            continue
+        if (out / src.name).exists():
+            result.error = f"{out / src.name} exists and this folder's manifest did not write it; remove it or choose another --out"
+            log(f"warning: {result.error}; {src.name} passed over")
+            continue
+        plans[src], left[src] = segments, set()
+        _part(out, src, segments[0]).parent.mkdir(parents=True, exist_ok=True)
+        result.segments = len(segments)
+        total += info.frames or 0
+        for segment in segments:
+            part = _part(out, src, segment)
+            if str(segment.index) in entry["segments"] and part.exists():
+                result.reused += 1
+                result.frames += entry["segments"][str(segment.index)]
+                continue
+            pending[task.remote(str(src), str(part), per_task, segment.start, segment.end)] = (src, segment)
+            left[src].add(segment.index)
+    bar = Progress(total or None, "frames", enabled=progress)
+    told: dict[Path, set] = {}
+    done_frames = sum(r.frames for r in results.values())
+    started = time.perf_counter()
+    for src in [s for s, missing in left.items() if not missing]:  # every segment made in an earlier run
+        _join(src, out, plans[src], manifest, results[src], log)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        src, segment = pending.pop(ready[0])
+        result = results[src]
+        try:
+            frames, said = ray.get(ready[0])
+        except ray.exceptions.RayError as exc:  # this input fails, the rest go on
+            cause = getattr(exc, "cause", None) or exc  # a task's own error, or why its worker died
+            if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(cause, VsrError):
+                raise  # a bug in the task: its traceback, not a line
+            if not result.error:
+                log(f"warning: {cause}; {src.name} passed over")
+            result.error = str(cause)
+            continue
+        for message in said:
+            if message not in told.setdefault(src, set()):  # each segment says the same notes: once is enough
+                told[src].add(message)
+                log(message)
+        manifest.segment_done(src, segment.index, frames)
+        result.frames += frames
+        done_frames += frames
+        segments = sum(len(s) for s in plans.values())
+        bar.update(done_frames, f"segments {segments - len(pending)}/{segments}")
+        left[src].discard(segment.index)
+        if not left[src] and not result.error:
+            _join(src, out, plans[src], manifest, result, log)
+    bar.close(done_frames, f"in {time.perf_counter() - started:.0f} s")
+    if (out / WORK).is_dir() and not any((out / WORK).iterdir()):
+        (out / WORK).rmdir()
+    return list(results.values())
+
+
+def upscale_segment(src: str, part: str, settings: UpscaleSettings, start: Optional[int],
+                    end: Optional[int]) -> tuple[int, list[str]]:
+    """A Ray task: one segment of `src` through the pipeline into `part`; returns its frame
+    count and what the pipeline said (notes and warnings, for the driver to pass on)."""
+    said: list[str] = []
+    summary = upscale_video(Path(src), Path(part), settings, progress=False, log=said.append, span=(start, end))
+    return summary.frames, said
+
+
+def _join(src: Path, out: Path, segments: list[Segment], manifest: "Manifest", result: InputResult,
+          log: Callable[[str], None]) -> None:
+    """Join an input's segments into its output; a failure fails this input only."""
+    parts = [_part(out, src, s) for s in segments]
+    try:
+        join_segments(parts, src, out / src.name, log)
+    except VsrError as exc:
+        result.error = str(exc)
+        log(f"warning: {exc}; {src.name} passed over")
+        return
+    manifest.joined(src)
+    shutil.rmtree(parts[0].parent, ignore_errors=True)
+    log(f"{src.name}: {result.frames} frames in {len(segments)} segments"
+        + (f" ({result.reused} from an earlier run)" if result.reused else "") + f" -> {out / src.name}")
+
+
+def _part(out: Path, src: Path, segment: Segment) -> Path:
+    return out / WORK / src.name / f"part-{segment.index:05d}.nut"
+
+
+def _per_task(settings: UpscaleSettings, on_gpu: bool) -> UpscaleSettings:
+    """Settings for one task: on the CPU, one thread for the network and one for the encoder
+    unless --threads says otherwise (Ray runs a task per core); segments overwrite leftovers."""
+    threads = settings.network.threads or (0 if on_gpu else 1)
+    return replace(settings, overwrite=True, network=replace(settings.network, threads=threads),
+                   encode=replace(settings.encode, threads=settings.encode.threads or threads))
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise SettingsError('vsr batch runs on Ray, which is not installed: pip install "vsr[batch]"') from exc
+    return ray
+
+
+def _start_ray(ray, settings: BatchSettings, log: Callable[[str], None]) -> None:
+    import logging
+
+    if settings.address:
+        ray.init(address=settings.address, logging_level=logging.ERROR, log_to_driver=False)
+        log(f"on the Ray cluster at {settings.address}: {ray.cluster_resources()}")
+        return
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    workers = settings.workers or (gpus or os.cpu_count() or 1)
+    ray.init(num_cpus=workers, num_gpus=gpus, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False, object_store_memory=128 << 20)
+    log(f"local Ray: {workers} {'GPU' if gpus else 'CPU'} worker(s)")
+
+
+class Manifest:
+    """The output folder's record of finished work: per input, what it was made from and the
+    frames of each finished segment. Rewritten whole (via a rename) after each change."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            self.data = {}  # unreadable: start over; the segment files are remade
+
+    def entry(self, src: Path, settings: BatchSettings, segments: list[Segment]) -> dict:
+        """The record of `src`, reset if the file, the settings or the plan changed since."""
+        stat = src.stat()
+        made_from = {"size": stat.st_size, "mtime": stat.st_mtime,
+                     "settings": _digest(asdict(replace(settings, workers=0, address=None))),
+                     "segments": [[s.start, s.end] for s in segments]}
+        key = str(src.resolve())
+        if self.data.get(key, {}).get("made_from") != made_from:
+            self.data[key] = {"made_from": made_from, "segments": {}, "joined": False}
+            self._save()
+        return self.data[key]
+
+    def segment_done(self, src: Path, index: int, frames: int) -> None:
+        self.data[str(src.resolve())]["segments"][str(index)] = frames
+        self._save()
+
+    def joined(self, src: Path) -> None:
+        self.data[str(src.resolve())]["joined"] = True
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+def _digest(value: dict) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
