@@ -175,6 +175,17 @@ def test_bad_inputs_are_named_and_the_rest_go_on(data, tmp_path):
     assert "2 of 3 inputs failed: missing.mp4" in done.stderr and "junk.mp4" in done.stderr
 
 
+def test_a_backend_that_cannot_run_here_is_refused_before_ray_starts(data, tmp_path):
+    from vsr.gpu_backends import cuda_available
+
+    ok, why = cuda_available()
+    if ok:
+        pytest.skip("this machine has a GPU")
+    done = run_vsr("batch", data / "video" / "imageio_realshort.mp4", "--out", tmp_path / "out", "--backend", "cuda")
+    assert done.returncode == 2 and done.stderr.strip() == f"vsr: error: backend cuda cannot run here: {why}"
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_ray_it_says_how_to_install_it(data, tmp_path):
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")

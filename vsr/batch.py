@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from .backends import refuse_unavailable
 from .errors import InputError, OutputError, SettingsError, VsrError
 from .images import is_image
 from .pipeline import UpscaleSettings, upscale_video
@@ -74,6 +75,7 @@ def run_batch(inputs: list[str], out: Path, settings: BatchSettings, progress: b
     """Upscale every input into `out` (same file names); returns one result per input. Bad
     inputs are reported and passed over; the rest go on."""
     ray = _ray()
+    refuse_unavailable(settings.upscale.network.backend)  # here, not in every task
     sources = expand_inputs(inputs)
     if not sources:
         raise InputError("no inputs: give video files, folders of videos, or a .txt file listing them")
