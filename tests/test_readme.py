@@ -46,13 +46,19 @@ def fresh_copy(inputs: Path, tmp_path: Path, i: int) -> Path:
     return Path(shutil.copytree(inputs, tmp_path / f"example{i}"))
 
 
-def test_upscale_examples_run(inputs, data, tmp_path):
-    examples = readme_examples("vsr upscale")
-    assert len(examples) >= 4
+def run_in_fresh_folders(examples: list[str], inputs: Path, data: Path, tmp_path: Path):
+    """Run each example in a folder of its own, asserting it succeeds; yield (line, its folder)."""
     for i, line in enumerate(examples):
         cwd = fresh_copy(inputs, tmp_path, i)
         done = run_example(line, cwd, data)
         assert done.returncode == 0, f"{line}\n{done.stderr}"
+        yield line, cwd
+
+
+def test_upscale_examples_run(inputs, data, tmp_path):
+    examples = readme_examples("vsr upscale")
+    assert len(examples) >= 4
+    for line, cwd in run_in_fresh_folders(examples, inputs, data, tmp_path):
         out = cwd / shlex.split(line)[3]
         assert out.exists(), line
     which = next(i for i, line in enumerate(examples) if "photo_x4.png" in line)
@@ -63,10 +69,7 @@ def test_upscale_examples_run(inputs, data, tmp_path):
 def test_batch_examples_run(inputs, data, tmp_path):
     examples = readme_examples("vsr batch")
     assert len(examples) >= 2
-    for i, line in enumerate(examples):
-        cwd = fresh_copy(inputs, tmp_path, i)
-        done = run_example(line, cwd, data)
-        assert done.returncode == 0, f"{line}\n{done.stderr}"
+    for line, cwd in run_in_fresh_folders(examples, inputs, data, tmp_path):
         args = shlex.split(line)
         names = args[2:args.index("--out")]
         assert all((cwd / args[args.index("--out") + 1] / name).exists() for name in names), line

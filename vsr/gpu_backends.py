@@ -9,7 +9,6 @@ except where a result is handed to the host.
 from __future__ import annotations
 
 import copy
-import sys
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -142,7 +141,7 @@ class TensorRt:
         shape = tuple(y.shape)
         if shape not in self.runners:
             settings = EngineSettings(precision=self.precision, shape=shape)
-            self.runners[shape] = load_or_build(self.net, settings, log=_stderr)
+            self.runners[shape] = load_or_build(self.net, settings)  # says on stderr when it builds
         return self.runners[shape].run(y)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -151,7 +150,3 @@ class TensorRt:
 
     def close(self) -> None:
         self.runners = {}
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)

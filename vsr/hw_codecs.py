@@ -27,10 +27,12 @@ def reopen_for_nvdec(container: av.container.InputContainer, log: Callable[[str]
     """`container` opened again to decode its video with NVDEC; itself where NVDEC cannot open."""
     from av.codec.hwaccel import HWAccel
 
+    from .errors import InputError
+    from .media import open_input  # media imports this module for choose_encoder
+
     try:
-        gpu = av.open(container.name, metadata_errors="replace",
-                      hwaccel=HWAccel(device_type="cuda", allow_software_fallback=True))
-    except av.FFmpegError as exc:
+        gpu = open_input(container.name, hwaccel=HWAccel(device_type="cuda", allow_software_fallback=True))
+    except InputError as exc:
         log(f"note: NVDEC cannot open here ({exc}); decoding in software")
         return container
     if not any(s.codec_context.is_hwaccel for s in gpu.streams.video):

@@ -68,8 +68,9 @@ def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     return rows[:, : p.width]
 
 
-def open_input(path: str | Path) -> av.container.InputContainer:
-    """Open a media file for reading, turning FFmpeg's complaints into one clear InputError."""
+def open_input(path: str | Path, hwaccel=None) -> av.container.InputContainer:
+    """Open a media file for reading, turning FFmpeg's complaints into one clear InputError.
+    `hwaccel` (PyAV's HWAccel) decodes its video on that device."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -78,7 +79,8 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     try:
         # Tags that are not UTF-8 (old or damaged files) are read with U+FFFD in place of
         # their bad bytes, as ffprobe shows them, instead of refusing the whole file.
-        return av.open(str(path), metadata_errors="replace")
+        gpu = {"hwaccel": hwaccel} if hwaccel else {}  # PyAV before 14 has no hwaccel argument
+        return av.open(str(path), metadata_errors="replace", **gpu)
     except av.FFmpegError as exc:
         raise InputError(f"{path}: not a media file FFmpeg can read ({_reason(exc)})") from exc
 

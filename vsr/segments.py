@@ -89,13 +89,11 @@ def join_segments(parts: list[Path], source: Path, out: Path, log: Callable[[str
         side.flush(container.mux)
         container.close()
         os.replace(tmp, out)
-    except OSError as exc:
+    except BaseException as exc:  # no half-joined file is left under any name
         close_quietly(container)
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"{out}: write failed ({exc})") from exc
-    except BaseException:
-        close_quietly(container)
-        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{out}: write failed ({exc})") from exc
         raise
     finally:
         if side:
