@@ -2,11 +2,12 @@
 import json
 import shutil
 
+import onnx
 import pytest
 
 from clips import run_vsr
 from vsr.backends import BackendSettings, choose_backend
-from vsr.weights import load_network, sha256, shipped_weights
+from vsr.weights import INT8_TOLERANCE_DB, load_network, sha256, shipped_weights
 
 
 def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
@@ -20,6 +21,7 @@ def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
     assert done.returncode == 0, done.stderr
     records = json.loads(weights.with_suffix(".json").read_text())["int8"]
     assert set(records) == {"onnxruntime", "openvino"}
+    assert records["onnxruntime"]["float32_layers"] == []  # ONNX Runtime's quantiser makes every layer int8
     net = load_network(str(weights), 3)
     for engine, record in records.items():
         graph = tmp_path / record["graph"]
@@ -29,3 +31,21 @@ def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
         assert record["loss_db"] == pytest.approx(record["float32_psnr"] - record["psnr"], abs=0.002)
         assert f"{engine}: int8 {record['psnr']:.3f} dB against float32" in done.stdout
         assert choose_backend(engine, net, BackendSettings(precision="int8")).precision == "int8"
+
+
+def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_within_tolerance(data, tmp_path):
+    """fast x3 loses 0.17 dB with every layer int8 on OpenVINO; NNCF's accuracy control puts
+    layers back to float32 until the loss is at most INT8_TOLERANCE_DB, and the record names them."""
+    weights = tmp_path / "fast_x3.pt"
+    shutil.copy(shipped_weights(3, "fast"), weights)
+    manifest = json.loads(shipped_weights(3, "fast").with_suffix(".json").read_text())
+    manifest.pop("int8")
+    weights.with_suffix(".json").write_text(json.dumps(manifest))
+    done = run_vsr("quantize", "--model", weights, "--scale", 3, "--calibration", data / "video",
+                   "--val", data / "val" / "Set5", "--engine", "openvino")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(weights.with_suffix(".json").read_text())["int8"]["openvino"]
+    convs = [n.name for n in onnx.load(tmp_path / record["graph"]).graph.node if n.op_type == "Conv"]
+    assert 0 < len(record["float32_layers"]) < len(convs) and set(record["float32_layers"]) <= set(convs)
+    assert record["loss_db"] <= INT8_TOLERANCE_DB and record["default"]
+    assert f"kept float32: {', '.join(record['float32_layers'])}" in done.stdout

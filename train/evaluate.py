@@ -36,6 +36,11 @@ def _scores(sr_y: np.ndarray, hr_y: np.ndarray, scale: int) -> dict:
     return {"psnr": psnr(a, b), "ssim": ssim(a, b)}
 
 
+def as_stored(sr_y: np.ndarray) -> np.ndarray:
+    """A model's Y output (0..1) as 8-bit Y would store it (0..255, whole levels): what is scored."""
+    return np.clip(np.rint(sr_y * 255.0), 0, 255)
+
+
 def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None) -> dict:
     """Score bicubic (and the model, if given) on every image of `data`.
 
@@ -47,8 +52,7 @@ def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None
         hr_y = rgb_to_y(hr)
         row = {"name": path.name, "bicubic": _scores(rgb_to_y(imresize(lr, scale)), hr_y, scale)}
         if upscale_y is not None:
-            sr_y = upscale_y(rgb_to_y(lr) / 255.0) * 255.0
-            row["model"] = _scores(np.clip(np.rint(sr_y), 0, 255), hr_y, scale)
+            row["model"] = _scores(as_stored(upscale_y(rgb_to_y(lr) / 255.0)), hr_y, scale)
         images.append(row)
     for method in ("bicubic", "model"):
         if method in images[0]:

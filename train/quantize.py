@@ -1,26 +1,34 @@
 """`vsr quantize`: int8 graphs of a model for the two CPU engines, and what int8 costs on Set5.
 
 Each engine gets the graph its own tool makes from the same float32 export: ONNX Runtime's
-static QDQ quantisation and NNCF's post-training quantisation (for OpenVINO). Both use
-per-channel int8 weights and activations calibrated on real video frames. The graphs go
+static QDQ quantisation and NNCF's post-training quantisation with accuracy control (for
+OpenVINO). Both use per-channel int8 weights and activations calibrated on real video
+frames; NNCF then puts back to float32 the convolutions whose int8 costs most on the
+validation images, one at a time, until the graph loses at most 0.1 dB there. The graphs go
 beside the weights file and the manifest records each one's Set5 PSNR as its engine runs
-it: int8 becomes a model's default on an engine only where it loses at most 0.1 dB.
+it, and which layers stayed float32: int8 becomes a model's default on an engine only where
+it loses at most 0.1 dB.
 """
 from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import av
 import numpy as np
 
-from vsr.backends import BackendSettings, OnnxRuntimeCpu, OpenVinoCpu
+from vsr.backends import BackendSettings, OnnxRuntimeCpu, OpenVinoCpu, openvino_core
+from vsr.colour import rgb_to_y
 from vsr.errors import InputError
+from vsr.images import image_files, read_rgb
 from vsr.onnx_export import INPUT, onnx_bytes
 from vsr.weights import INT8_TOLERANCE_DB, Network, load_network, sha256
-from .evaluate import backend_y_upscaler, evaluate
+from .evaluate import as_stored, backend_y_upscaler, evaluate
+from .imresize import hr_lr_pair
+from .metrics import psnr, shave
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm"}
 CROP = (240, 320)  # calibration crops (height, width): the smallest shared clip is 240 tall
@@ -45,8 +53,27 @@ def calibration_frames(folder: str | Path, per_clip: int = 8) -> list[np.ndarray
     return frames
 
 
-def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray]) -> bytes:
-    """ONNX Runtime's static quantisation: QDQ, per-channel int8 weights, uint8 activations (min-max)."""
+@dataclass(frozen=True)
+class Validation:
+    """What an int8 graph is scored on while it is made: (LR Y in 0..1 as the network takes it,
+    HR Y) for each validation image, and the scale."""
+
+    pairs: list[tuple[np.ndarray, np.ndarray]]
+    scale: int
+
+
+def validation_pairs(val: str | Path, scale: int) -> Validation:
+    """The images of `val` (e.g. Set5) as `evaluate` makes them: HR cropped, LR by bicubic."""
+    pairs = []
+    for path in image_files(val):
+        hr, lr = hr_lr_pair(read_rgb(path), scale)
+        pairs.append(((rgb_to_y(lr) / 255.0).astype(np.float32)[None, None], rgb_to_y(hr)))
+    return Validation(pairs, scale)
+
+
+def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray], validation: Validation) -> bytes:
+    """ONNX Runtime's static quantisation: QDQ, per-channel int8 weights, uint8 activations
+    (min-max). It has no accuracy control, so `validation` is not used: every layer is int8."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -65,21 +92,45 @@ def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray]) -> bytes:
         return out.read_bytes()
 
 
-def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray]) -> bytes:
-    """NNCF's post-training quantisation for OpenVINO: per-channel weights, asymmetric activations."""
+def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray], validation: Validation) -> bytes:
+    """NNCF's post-training quantisation for OpenVINO (per-channel weights, asymmetric
+    activations) with accuracy control: layers go back to float32, the costliest first, until
+    the graph, run by OpenVINO, loses at most INT8_TOLERANCE_DB of PSNR on `validation`."""
     import logging
 
     import nncf
     import onnx
 
+    def openvino_psnr(model: onnx.ModelProto, pairs) -> tuple[float, list[float]]:
+        core = openvino_core()
+        network = core.read_model(model.SerializeToString())
+        scores = []
+        for lr, hr in pairs:
+            shaped = network.clone()
+            shaped.reshape(list(lr.shape))
+            sr = core.compile_model(shaped, "CPU").create_infer_request().infer({0: lr})[0][0, 0]
+            scores.append(psnr(shave(as_stored(sr), validation.scale), shave(hr, validation.scale)))
+        return float(np.mean(scores)), scores
+
     nncf.set_log_level(logging.ERROR)
-    quantized = nncf.quantize(onnx.load_from_string(graph), nncf.Dataset(list(frames), lambda f: {INPUT: f}),
-                              subset_size=len(frames),
-                              preset=nncf.QuantizationPreset.MIXED)
+    quantized = nncf.quantize_with_accuracy_control(
+        onnx.load_from_string(graph), nncf.Dataset(list(frames), lambda f: {INPUT: f}),
+        nncf.Dataset(validation.pairs, lambda pair: {INPUT: pair[0]}), openvino_psnr,
+        max_drop=INT8_TOLERANCE_DB, subset_size=len(frames), preset=nncf.QuantizationPreset.MIXED)
     return quantized.SerializeToString()
 
 
-QUANTIZERS: dict[str, tuple[type, Callable[[bytes, Sequence[np.ndarray]], bytes], str]] = {
+def conv_precisions(graph: bytes) -> dict[str, str]:
+    """Each convolution of a QDQ graph: "int8" where its weights are dequantised int8, else
+    "float32" (a layer accuracy control put back)."""
+    import onnx
+
+    nodes = onnx.load_from_string(graph).graph.node
+    dequantized = {out for node in nodes if node.op_type == "DequantizeLinear" for out in node.output}
+    return {node.name: "int8" if node.input[1] in dequantized else "float32" for node in nodes if node.op_type == "Conv"}
+
+
+QUANTIZERS: dict[str, tuple[type, Callable[[bytes, Sequence[np.ndarray], Validation], bytes], str]] = {
     # engine: (its backend, its quantiser, the package that quantises)
     "onnxruntime": (OnnxRuntimeCpu, quantize_onnxruntime, "onnxruntime"),
     "openvino": (OpenVinoCpu, quantize_nncf, "nncf"),
@@ -98,6 +149,7 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
 
     net = load_network(model, scale)
     frames = calibration_frames(calibration)
+    validation = validation_pairs(val, scale)
     graph = onnx_bytes(net.module)
     records = dict(net.manifest.get("int8", {}))
     for engine in engines:
@@ -106,19 +158,23 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
         fp32.load()
         before = set5_psnr(fp32, val, scale)
         path = net.path.with_name(f"{net.path.stem}.int8-{engine}.onnx")
-        path.write_bytes(quantizer(graph, frames))
-        records[engine] = {"graph": path.name, "sha256": sha256(path)}
+        path.write_bytes(quantizer(graph, frames, validation))
+        layers = conv_precisions(path.read_bytes())
+        records[engine] = {"graph": path.name, "sha256": sha256(path),
+                           "float32_layers": [name for name, kind in layers.items() if kind == "float32"]}
         int8 = backend_class(Network(net.module, net.path, {**net.manifest, "int8": records}), BackendSettings(precision="int8"))
         int8.load()
         after = set5_psnr(int8, val, scale)
         loss = round(before["psnr"] - after["psnr"], 3)
+        default = loss <= INT8_TOLERANCE_DB and "int8" in layers.values()  # an all-float32 graph is not int8
         records[engine].update({
             "psnr": round(after["psnr"], 3), "ssim": round(after["ssim"], 4), "float32_psnr": round(before["psnr"], 3),
-            "loss_db": loss, "default": loss <= INT8_TOLERANCE_DB, "quantizer": f"{package} {metadata.version(package)}",
+            "loss_db": loss, "default": default, "quantizer": f"{package} {metadata.version(package)}",
             "calibration": f"{len(frames)} frames {CROP[1]}x{CROP[0]} from {calibration}",
         })
         log(f"{engine}: int8 {after['psnr']:.3f} dB against float32 {before['psnr']:.3f} dB on {val} "
-            f"({loss:+.3f} dB lost; {'the default' if loss <= INT8_TOLERANCE_DB else 'not the default'})")
+            f"({loss:+.3f} dB lost; {'the default' if default else 'not the default'})"
+            + (f"; kept float32: {', '.join(records[engine]['float32_layers'])}" if records[engine]["float32_layers"] else ""))
     manifest_path = net.path.with_suffix(".json")
     manifest_path.write_text(json.dumps({**net.manifest, "int8": records}, indent=2) + "\n")
     return records

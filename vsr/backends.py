@@ -106,7 +106,7 @@ class OnnxRuntimeCpu:
 
 
 @lru_cache(maxsize=1)
-def _openvino_core():
+def openvino_core():
     """One OpenVINO Core for the process, kept to its end.
 
     Its CPU plugin puts its own signal stack on the thread that creates it and puts the
@@ -141,7 +141,7 @@ class OpenVinoCpu:
     def load(self) -> None:
         if self.model is not None:  # loaded already, to be measured
             return
-        self.core = _openvino_core()
+        self.core = openvino_core()
         self.model = self.core.read_model(_graph(self.net, self.engine, self.precision))
 
     def _request(self, shape: tuple[int, ...]):
