@@ -95,26 +95,28 @@ class LatestFrame:
 
     def _run(self) -> None:
         start = time.perf_counter()
-        while not self.stop.is_set():
-            ok, frame = self.capture.read()
-            if not ok:
-                break
-            if self.paced:  # a file plays at its own rate, like a camera
-                due = start + self.read / self.fps
-                time.sleep(max(0.0, due - time.perf_counter()))
+        try:
+            while not self.stop.is_set():
+                ok, frame = self.capture.read()
+                if not ok:
+                    break
+                if self.paced:  # a file plays at its own rate, like a camera
+                    due = start + self.read / self.fps
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                with self.cond:
+                    self.frame, self.stamp = frame, time.perf_counter()
+                    self.read += 1
+                    self.cond.notify()
+        finally:  # however it ends, take() must not wait for a frame that will not come
             with self.cond:
-                self.frame, self.stamp = frame, time.perf_counter()
-                self.read += 1
+                self.ended = True
                 self.cond.notify()
-        with self.cond:
-            self.ended = True
-            self.cond.notify()
 
     def take(self) -> Optional[tuple[np.ndarray, float, int]]:
         """The newest frame not yet taken, its capture time, and how many were skipped to it."""
         with self.cond:
             while self.frame is None and not self.ended:
-                self.cond.wait(0.1)
+                self.cond.wait()  # _run notifies on every frame and at the end
             if self.frame is None:
                 return None
             frame, stamp = self.frame, self.stamp

@@ -1,12 +1,11 @@
 """The data path, top to bottom: decode | upscale Y + chroma | encode, as concurrent stages.
 
-Stages are joined by bounded queues, so memory does not grow with the video's length and
+Stages are joined by bounded channels, so memory does not grow with the video's length and
 a slow stage holds the others back instead of piling frames up. Every stage counts its
 busy time; the summary and the progress line read the same counters.
 """
 from __future__ import annotations
 
-import queue
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ import av
 import numpy as np
 
 from .backends import refuse_unavailable
+from .channel import CLOSED, Channel
 from .device_stage import DeviceStage
 from .errors import InputError, OutputError, SettingsError
 from .gpu_backends import runs_on_gpu
@@ -220,25 +220,28 @@ def _run_stages(frames: Iterator[av.VideoFrame], middle: Callable[[Iterable[av.V
     """decode thread -> (this thread) middle stage -> encode thread; returns the frame count
     and the end of the last frame in seconds."""
     decode, upscale, _, encode = stages
-    stop = threading.Event()
-    decoded: queue.Queue = queue.Queue(depth)
-    upscaled: queue.Queue = queue.Queue(depth)
-    decoder = _Worker(lambda: _timed(frames, decode), decoded, stop)
-    encoder = _Worker(lambda: _encode_all(_drain(upscaled, stop), writer, encode), None, stop)
+    decoded, upscaled = Channel(depth), Channel(depth)
+    decoder = _Worker(lambda: _timed(frames, decode), out=decoded)
+    encoder = _Worker(lambda: _encode_all(_drain(upscaled), writer, encode), inbox=upscaled)
     decoder.start()
     encoder.start()
-    count, end = 0, 0.0
+    count, end, delivered = 0, 0.0, False
     try:
-        for result in middle(_drain(decoded, stop)):
-            _put(upscaled, result, stop, encoder)
+        for result in middle(_drain(decoded)):
+            if not upscaled.put(result):  # the encoder closed it: it failed or stopped
+                break
             count += 1
             end = float(result.pts * result.time_base + 1 / info.rate)
             bar.update(count, f"upscale {upscale.ms_per_frame():.0f} ms/frame")
-        _put(upscaled, _END, stop, encoder)
+        else:
+            delivered = upscaled.put(_END)
         encoder.join()
         encoder.raise_error()
+        if not delivered:
+            raise RuntimeError("the encoder stopped before the last frame")
     finally:
-        stop.set()
+        decoded.close()  # a decoder still running stops at its next frame
+        upscaled.close()
         decoder.join()
         encoder.join()
         bar.close(count)
@@ -306,35 +309,37 @@ def _encode_all(frames: Iterable[av.VideoFrame], writer: VideoWriter, stage: Sta
         yield None
 
 
-# --- threads and queues ----------------------------------------------------------------------
+# --- threads and channels --------------------------------------------------------------------
 
 _END = object()
 
 
 class _Worker(threading.Thread):
-    """Runs a generator in a thread, putting its items on `out` (if any), then _END.
+    """Runs a generator in a thread, putting its items on `out` (if any), then _END; closes
+    `inbox` (the channel the generator reads, if any) when it ends, however it ends, so that
+    its producer stops waiting for room.
 
-    An exception is kept and also put on the queue, so the consumer re-raises it.
+    An exception is kept and also put on `out`, so the consumer re-raises it.
     """
 
-    def __init__(self, source: Callable[[], Iterable], out: Optional[queue.Queue], stop: threading.Event):
+    def __init__(self, source: Callable[[], Iterable], out: Optional[Channel] = None, inbox: Optional[Channel] = None):
         super().__init__(daemon=True)
-        self.source, self.out, self.stop, self.error = source, out, stop, None
+        self.source, self.out, self.inbox, self.error = source, out, inbox, None
 
     def run(self) -> None:
         try:
             for item in self.source():
-                if self.out is not None and not _put(self.out, item, self.stop):
-                    return
-                if self.stop.is_set():
-                    return
+                if self.out is not None and not self.out.put(item):
+                    return  # the consumer closed it
+            if self.out is not None:
+                self.out.put(_END)
         except BaseException as exc:  # handed to the consumer thread, which re-raises it
             self.error = exc
             if self.out is not None:
-                _put(self.out, _Failed(exc), self.stop)
-            return
-        if self.out is not None:
-            _put(self.out, _END, self.stop)
+                self.out.put(_Failed(exc))
+        finally:
+            if self.inbox is not None:
+                self.inbox.close()
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -346,29 +351,9 @@ class _Failed:
     error: BaseException
 
 
-def _put(q: queue.Queue, item, stop: threading.Event, consumer: Optional[_Worker] = None) -> bool:
-    """Put with backpressure; give up when told to stop or when the consumer has died."""
-    while not stop.is_set():
-        if consumer is not None and not consumer.is_alive():
-            consumer.raise_error()
-            raise RuntimeError("encoder stopped early")
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _drain(q: queue.Queue, stop: threading.Event) -> Iterator:
-    """Items from `q` until _END or a stop; a producer's failure is re-raised here."""
-    while not stop.is_set():
-        try:
-            item = q.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if item is _END:
-            return
+def _drain(channel: Channel) -> Iterator:
+    """Items from `channel` until _END or its closing; a producer's failure is re-raised here."""
+    while (item := channel.get()) is not _END and item is not CLOSED:
         if isinstance(item, _Failed):
             raise item.error
         yield item
