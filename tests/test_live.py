@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from clips import run_vsr
+from vsr.live import LatestFrame
 
 
 vsr = run_vsr
@@ -128,3 +129,27 @@ def test_record_refuses_to_replace_a_file(data, tmp_path):
     result = vsr("live", "--source", data / "video" / "imageio_realshort.mp4", "--no-window", "--frames", 2,
                  "--record", taken)
     assert result.returncode == 2 and "exists; pass -y" in result.stderr and taken.read_bytes() == b"keep"
+
+
+def test_a_source_that_fails_while_reading_raises_its_error_where_frames_are_taken():
+    class Failing:
+        def __init__(self):
+            self.reads = 0
+
+        def get(self, prop):
+            return 25.0
+
+        def read(self):
+            self.reads += 1
+            if self.reads > 2:
+                raise OSError("camera unplugged")
+            return True, np.zeros((4, 4, 3), np.uint8)
+
+        def release(self):
+            pass
+
+    source = LatestFrame(Failing(), paced=False)
+    with pytest.raises(OSError, match="camera unplugged"):
+        while source.take() is not None:
+            pass
+    source.close()

@@ -6,8 +6,7 @@ from vsr.colour import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.train.evaluate import backend_y_upscaler, evaluate, torch_y_upscaler
 from vsr.train.imresize import imresize, resize_matrix
 from vsr.train.metrics import psnr, ssim
-from vsr.train.quantize import conv_precisions
-from vsr.backends import BackendSettings, choose_backend
+from vsr.backends import BackendSettings, BackendUnavailable, choose_backend
 from vsr.models import multiply_adds_per_pixel
 from vsr.weights import INT8_TOLERANCE_DB, load_network
 
@@ -117,14 +116,15 @@ def test_shipped_models_meet_their_targets_on_set5(model, scale):
     assert load_network(model, scale).manifest["validation"]["psnr"] >= TARGETS[model][scale]
 
 
-INT8 = [(model, scale, engine) for model, scale in SHIPPED for engine in ("openvino", "onnxruntime")]
+ENGINES = [(model, scale, engine) for model, scale in SHIPPED for engine in ("openvino", "onnxruntime")]
+# Where accuracy control kept every layer in float32 (ESPCN x3 on OpenVINO), there is no int8 graph.
+INT8 = [(m, s, e) for m, s, e in ENGINES if e in load_network(m, s).manifest["int8"]]
 
 
 @pytest.mark.parametrize("model,scale,engine", INT8, ids=[f"{m}-x{s}-{e}" for m, s, e in INT8])
 def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine):
     """Each int8 graph, run by its engine, scores on Set5 what its record says, within the dB of
-    float32 it states, with the float32 layers it names; only a graph within 0.1 dB with some
-    layer in int8 is a default."""
+    float32 it states; only a graph within 0.1 dB is a default."""
     net = load_network(model, scale)
     record = net.manifest["int8"][engine]
     backend = choose_backend(engine, net, BackendSettings(precision="int8"))
@@ -133,8 +133,18 @@ def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine
     assert psnr == pytest.approx(record["psnr"], abs=0.005)
     assert record["float32_psnr"] == pytest.approx(net.manifest["validation"]["psnr"], abs=0.002)
     assert record["float32_psnr"] - psnr <= record["loss_db"] + 0.005
-    layers = conv_precisions(net.int8_graph(engine).read_bytes())
-    assert record["float32_layers"] == [name for name, kind in layers.items() if kind == "float32"]
-    assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB and "int8" in layers.values())
+    assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB)
     assert BackendSettings().precision == "auto" and choose_backend(engine, net, BackendSettings()).precision == (
         "int8" if record["default"] else "fp32")
+
+
+NO_INT8 = [(m, s, e) for m, s, e in ENGINES if (m, s, e) not in INT8]
+
+
+@pytest.mark.parametrize("model,scale,engine", NO_INT8, ids=[f"{m}-x{s}-{e}" for m, s, e in NO_INT8])
+def test_a_model_without_an_int8_graph_refuses_int8_and_runs_float32_by_default(model, scale, engine):
+    net = load_network(model, scale)
+    assert not net.path.with_name(f"{net.path.stem}.int8-{engine}.onnx").exists()
+    with pytest.raises(BackendUnavailable, match="no int8 graph"):
+        choose_backend(engine, net, BackendSettings(precision="int8"))
+    assert choose_backend(engine, net, BackendSettings()).precision == "fp32"

@@ -2,11 +2,13 @@
 import json
 import shutil
 
+import numpy as np
 import onnx
 import pytest
 
 from clips import run_vsr
 from vsr.backends import BackendSettings, choose_backend
+from vsr.train.quantize import conv_precisions
 from vsr.weights import INT8_TOLERANCE_DB, load_network, sha256, shipped_weights
 
 
@@ -49,3 +51,18 @@ def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_withi
     assert 0 < len(record["float32_layers"]) < len(convs) and set(record["float32_layers"]) <= set(convs)
     assert record["loss_db"] <= INT8_TOLERANCE_DB and record["default"]
     assert f"kept float32: {', '.join(record['float32_layers'])}" in done.stdout
+
+
+def test_conv_precisions_tells_int8_weights_from_float32_ones():
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w_float")
+    weight_q = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.int8), "w_int8")
+    scale = numpy_helper.from_array(np.array(0.01, np.float32), "scale")
+    nodes = [helper.make_node("DequantizeLinear", ["w_int8", "scale"], ["w_dq"], name="dq"),
+             helper.make_node("Conv", ["x", "w_dq"], ["a"], name="quantised", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "w_float"], ["y"], name="kept", pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [weight, weight_q, scale])
+    assert conv_precisions(helper.make_model(graph).SerializeToString()) == {"quantised": "int8", "kept": "float32"}

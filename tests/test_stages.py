@@ -38,6 +38,8 @@ def test_a_waiting_put_or_get_returns_when_the_other_side_closes():
                threading.Thread(target=lambda: results.update(got=empty.get()))]
     for waiter in waiters:
         waiter.start()
+        waiter.join(timeout=0.2)
+        assert waiter.is_alive()  # waiting: for room, for an item
     full.close()
     empty.close()
     for waiter in waiters:
@@ -83,7 +85,27 @@ def test_the_middle_stage_failing_stops_the_decoder_and_encoder():
                 raise RuntimeError("network failed")
             yield frame
 
+    writer = _Writer()
     before = set(threading.enumerate())
     with pytest.raises(RuntimeError, match="network failed"):
+        _run(_frames(1000), middle, writer)
+    assert writer.written == [0, 1, 2, 3][: len(writer.written)]
+    assert set(threading.enumerate()) <= before
+
+
+def test_ctrl_c_in_the_middle_stage_stops_the_decoder_and_encoder():
+    def middle(frames):
+        for frame in frames:
+            if frame.pts == 4:
+                raise KeyboardInterrupt
+            yield frame
+
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
         _run(_frames(1000), middle, _Writer())
     assert set(threading.enumerate()) <= before
+
+
+def test_a_channel_holds_at_least_one_item():
+    with pytest.raises(ValueError):
+        Channel(0)

@@ -58,7 +58,7 @@ class Validation:
     """What an int8 graph is scored on while it is made: (LR Y in 0..1 as the network takes it,
     HR Y) for each validation image, and the scale."""
 
-    pairs: list[tuple[np.ndarray, np.ndarray]]
+    pairs: tuple[tuple[np.ndarray, np.ndarray], ...]
     scale: int
 
 
@@ -68,7 +68,7 @@ def validation_pairs(val: str | Path, scale: int) -> Validation:
     for path in image_files(val):
         hr, lr = hr_lr_pair(read_rgb(path), scale)
         pairs.append(((rgb_to_y(lr) / 255.0).astype(np.float32)[None, None], rgb_to_y(hr)))
-    return Validation(pairs, scale)
+    return Validation(tuple(pairs), scale)
 
 
 def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray], validation: Validation) -> bytes:
@@ -115,7 +115,7 @@ def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray], validation: Valida
     nncf.set_log_level(logging.ERROR)
     quantized = nncf.quantize_with_accuracy_control(
         onnx.load_from_string(graph), nncf.Dataset(list(frames), lambda f: {INPUT: f}),
-        nncf.Dataset(validation.pairs, lambda pair: {INPUT: pair[0]}), openvino_psnr,
+        nncf.Dataset(list(validation.pairs), lambda pair: {INPUT: pair[0]}), openvino_psnr,
         max_drop=INT8_TOLERANCE_DB, subset_size=len(frames), preset=nncf.QuantizationPreset.MIXED)
     return quantized.SerializeToString()
 
@@ -158,15 +158,21 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
         fp32.load()
         before = set5_psnr(fp32, val, scale)
         path = net.path.with_name(f"{net.path.stem}.int8-{engine}.onnx")
-        path.write_bytes(quantizer(graph, frames, validation))
-        layers = conv_precisions(path.read_bytes())
+        quantized = quantizer(graph, frames, validation)
+        layers = conv_precisions(quantized)
+        if "int8" not in layers.values():
+            records.pop(engine, None)
+            path.unlink(missing_ok=True)
+            log(f"{engine}: no int8 graph: every layer had to stay float32 to lose at most {INT8_TOLERANCE_DB} dB on {val}")
+            continue
+        path.write_bytes(quantized)
         records[engine] = {"graph": path.name, "sha256": sha256(path),
                            "float32_layers": [name for name, kind in layers.items() if kind == "float32"]}
         int8 = backend_class(Network(net.module, net.path, {**net.manifest, "int8": records}), BackendSettings(precision="int8"))
         int8.load()
         after = set5_psnr(int8, val, scale)
         loss = round(before["psnr"] - after["psnr"], 3)
-        default = loss <= INT8_TOLERANCE_DB and "int8" in layers.values()  # an all-float32 graph is not int8
+        default = loss <= INT8_TOLERANCE_DB
         records[engine].update({
             "psnr": round(after["psnr"], 3), "ssim": round(after["ssim"], 4), "float32_psnr": round(before["psnr"], 3),
             "loss_db": loss, "default": default, "quantizer": f"{package} {metadata.version(package)}",

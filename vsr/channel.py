@@ -16,6 +16,8 @@ class Channel:
     """At most `depth` items in flight; `close` wakes every waiting thread."""
 
     def __init__(self, depth: int):
+        if depth < 1:
+            raise ValueError(f"a channel holds at least one item, not {depth}")
         self.depth, self.closed = depth, False
         self._items: deque = deque()
         self._changed = threading.Condition()

@@ -89,6 +89,7 @@ class LatestFrame:
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
         self.cond = threading.Condition()
         self.frame, self.stamp, self.ended, self.read, self.taken = None, 0.0, False, 0, 0
+        self.error: Optional[BaseException] = None  # what stopped the reading thread, raised by take()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -107,6 +108,8 @@ class LatestFrame:
                     self.frame, self.stamp = frame, time.perf_counter()
                     self.read += 1
                     self.cond.notify()
+        except BaseException as exc:  # handed to take(), in the thread that shows the frames
+            self.error = exc
         finally:  # however it ends, take() must not wait for a frame that will not come
             with self.cond:
                 self.ended = True
@@ -118,6 +121,8 @@ class LatestFrame:
             while self.frame is None and not self.ended:
                 self.cond.wait()  # _run notifies on every frame and at the end
             if self.frame is None:
+                if self.error is not None:
+                    raise self.error
                 return None
             frame, stamp = self.frame, self.stamp
             skipped = self.read - self.taken - 1

@@ -225,20 +225,18 @@ def _run_stages(frames: Iterator[av.VideoFrame], middle: Callable[[Iterable[av.V
     encoder = _Worker(lambda: _encode_all(_drain(upscaled), writer, encode), inbox=upscaled)
     decoder.start()
     encoder.start()
-    count, end, delivered = 0, 0.0, False
+    count, end = 0, 0.0
     try:
         for result in middle(_drain(decoded)):
-            if not upscaled.put(result):  # the encoder closed it: it failed or stopped
+            if not upscaled.put(result):  # the encoder failed and closed it: its error is raised below
                 break
             count += 1
             end = float(result.pts * result.time_base + 1 / info.rate)
             bar.update(count, f"upscale {upscale.ms_per_frame():.0f} ms/frame")
         else:
-            delivered = upscaled.put(_END)
+            upscaled.put(_END)
         encoder.join()
         encoder.raise_error()
-        if not delivered:
-            raise RuntimeError("the encoder stopped before the last frame")
     finally:
         decoded.close()  # a decoder still running stops at its next frame
         upscaled.close()

@@ -128,10 +128,9 @@ class Network:
         return path
 
     def int8_is_default(self, engine: str) -> bool:
-        """Whether `vsr quantize` made int8 on `engine` the default: it lost at most
-        INT8_TOLERANCE_DB of Set5 PSNR with at least one layer in int8."""
+        """Whether int8 on `engine` lost at most INT8_TOLERANCE_DB of Set5 PSNR when it was made."""
         record = self.manifest.get("int8", {}).get(engine)
-        return bool(record) and record["default"] and self.int8_graph(engine) is not None
+        return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB and self.int8_graph(engine) is not None
 
 
 def load_network(model: str, scale: int) -> Network:

@@ -17,10 +17,12 @@ from .options import MODEL_HELP
               default=("onnxruntime", "openvino"), show_default=True, help="Engines to make an int8 graph for.")
 def quantize_command(model, scale, calibration, val, engines) -> None:
     """Make int8 graphs of a model for ONNX Runtime (its own static QDQ quantisation) and
-    OpenVINO (NNCF), beside its weights file, and score them on VAL.
+    OpenVINO (NNCF with accuracy control), beside its weights file, and score them on VAL.
 
-    The manifest beside the weights records each graph with its PSNR; `--precision auto`
-    runs int8 on an engine only where it lost at most 0.1 dB. NNCF is an extra:
+    For OpenVINO, NNCF keeps in float32 the layers whose int8 costs most on VAL until the
+    graph loses at most 0.1 dB. The manifest beside the weights records each graph with its
+    PSNR and the layers kept in float32; `--precision auto` runs int8 on an engine only
+    where it lost at most 0.1 dB with some layer in int8. NNCF is an extra:
     pip install "vsr[quantize]".
     """
     from vsr.train.quantize import quantize
