@@ -133,7 +133,7 @@ def test_a_run_broken_off_is_finished_by_the_same_command_redoing_only_what_was_
     _wait_for(lambda: _segments_done(out) >= 1)
     first.send_signal(signal.SIGINT)  # Ctrl-C
     _, err = first.communicate(timeout=120)
-    assert first.returncode == 130 and "interrupted" in err and not (out / "long.mp4").exists()
+    assert first.returncode == 130 and "interrupted" in err and not (out / "long.mp4").exists(), (first.returncode, err[-2000:])
     kept = _segments_done(out)
     assert 1 <= kept < 4
     second = run_vsr("batch", long_clip, "--out", out, "--workers", 2, *BATCH)

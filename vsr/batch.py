@@ -14,11 +14,14 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .backends import refuse_unavailable
 from .errors import InputError, OutputError, SettingsError, VsrError
@@ -89,13 +92,30 @@ def run_batch(inputs: list[str], out: Path, settings: BatchSettings, progress: b
     manifest = Manifest(out / MANIFEST)
     _start_ray(ray, settings, log)
     try:
-        return _run(ray, sources, out, settings, manifest, progress, log)
+        with _ctrl_c_noted() as interrupted:
+            return _run(ray, sources, out, settings, manifest, progress, log, interrupted)
     finally:
         ray.shutdown()
 
 
+@contextmanager
+def _ctrl_c_noted() -> Iterator[threading.Event]:
+    """Ctrl-C noted in an event while the driver waits on Ray, and raised by the loop itself.
+    Ray checks for signals inside its own waits, and a KeyboardInterrupt raised there was not
+    reliably passed on: once in CI a run went on to its end and exited 0."""
+    noted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread has signals
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.set())
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest: "Manifest", progress: bool,
-         log: Callable[[str], None]) -> list[InputResult]:
+         log: Callable[[str], None], interrupted: threading.Event) -> list[InputResult]:
     on_gpu = ray.cluster_resources().get("GPU", 0) > 0 and settings.upscale.network.backend in ("auto", "cuda", "tensorrt")
     task = ray.remote(max_retries=3)(upscale_segment).options(num_cpus=0 if on_gpu else 1, num_gpus=1 if on_gpu else 0)
     # The encoder chosen once, here: segments join only if every one was encoded alike.
@@ -140,7 +160,11 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     for src in [s for s, missing in left.items() if not missing]:  # every segment made in an earlier run
         _join(src, out, plans[src], manifest, results[src], log)
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        if not ready:
+            continue
         src, segment = pending.pop(ready[0])
         result = results[src]
         try:
