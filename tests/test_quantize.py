@@ -12,12 +12,17 @@ from vsr.train.quantize import conv_precisions
 from vsr.weights import INT8_TOLERANCE_DB, load_network, sha256, shipped_weights
 
 
-def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
-    weights = tmp_path / "mine.pt"
+def _unquantised_fast_x3(weights):
+    """A copy of the shipped fast x3 weights at `weights`, its manifest without int8 records."""
     shutil.copy(shipped_weights(3, "fast"), weights)
     manifest = json.loads(shipped_weights(3, "fast").with_suffix(".json").read_text())
     manifest.pop("int8")
     weights.with_suffix(".json").write_text(json.dumps(manifest))
+    return weights, manifest
+
+
+def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
+    weights, manifest = _unquantised_fast_x3(tmp_path / "mine.pt")
     done = run_vsr("quantize", "--model", weights, "--scale", 3, "--calibration", data / "video",
                    "--val", data / "val" / "Set5")
     assert done.returncode == 0, done.stderr
@@ -38,11 +43,7 @@ def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
 def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_within_tolerance(data, tmp_path):
     """fast x3 loses 0.17 dB with every layer int8 on OpenVINO; NNCF's accuracy control puts
     layers back to float32 until the loss is at most INT8_TOLERANCE_DB, and the record names them."""
-    weights = tmp_path / "fast_x3.pt"
-    shutil.copy(shipped_weights(3, "fast"), weights)
-    manifest = json.loads(shipped_weights(3, "fast").with_suffix(".json").read_text())
-    manifest.pop("int8")
-    weights.with_suffix(".json").write_text(json.dumps(manifest))
+    weights, _ = _unquantised_fast_x3(tmp_path / "fast_x3.pt")
     done = run_vsr("quantize", "--model", weights, "--scale", 3, "--calibration", data / "video",
                    "--val", data / "val" / "Set5", "--engine", "openvino")
     assert done.returncode == 0, done.stderr
