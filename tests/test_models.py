@@ -88,3 +88,20 @@ def test_a_training_network_can_start_from_trained_weights(data, scale):
         y = _set5_y(data)[1]
         with torch.no_grad():
             assert (start(y) - trained(y)).abs().max() < 1e-5
+
+
+def test_a_deeper_training_network_starts_as_the_shallower_trained_one(data):
+    trained = _scrambled(RepPlainChain(2, (8,) * 3), seed=2).fold()
+    deeper = RepPlainChain(2, (8,) * 6)
+    deeper.start_from(trained)
+    y = _set5_y(data)[1]
+    with torch.no_grad():
+        assert (deeper(y) - trained(y)).abs().max() < 1e-5
+        assert (deeper.fold()(y) - trained(y)).abs().max() < 1e-5
+
+
+def test_a_chain_of_other_widths_cannot_start_from_trained_weights():
+    trained = RepPlainChain(2, (8,) * 3).fold()
+    for other in ((16,) * 6, (8,) * 2, (8, 16, 8)):
+        with pytest.raises(ValueError, match="are not"):
+            RepPlainChain(2, other).start_from(trained)

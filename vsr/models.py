@@ -166,13 +166,30 @@ class RepPlainChain(nn.Module):
         return plain.eval()
 
     def start_from(self, plain: PlainChain) -> None:
-        """Start as `plain` (trained, of the same widths): every layer, or at another scale
-        every layer but the tail, which stays random (as EDSR starts x3 and x4 from x2)."""
-        if plain.channels != self.channels:
+        """Start as `plain` (trained): every layer, or at another scale every layer but the
+        tail, which stays random (as EDSR starts x3 and x4 from x2).
+
+        A deeper chain of the same width starts as the same function (Net2Net): plain's hidden
+        layers spread evenly along it and the layers between them start as identity, which a
+        ReLU after a ReLU leaves exact.
+        """
+        ours, theirs = len(self.channels), len(plain.channels)
+        deeper = theirs < ours and len(set(self.channels)) == 1 and set(plain.channels) == set(self.channels)
+        if plain.channels != self.channels and not deeper:
             raise ValueError(f"widths {plain.channels} are not {self.channels}")
-        pairs = list(zip(self.convs, plain.convs()))
-        for rep, conv in pairs if plain.scale == self.scale else pairs[:-1]:
-            rep.set_fold(conv.weight, conv.bias)
+        convs = plain.convs()
+        placed = {round(i * (ours - 1) / max(theirs - 1, 1)): conv for i, conv in enumerate(convs[:-1])}
+        width = self.channels[-1]
+        identity = torch.zeros(width, width, 3, 3)
+        identity[:, :, 1, 1] = torch.eye(width)
+        for i, rep in enumerate(self.convs[:-1]):
+            conv = placed.get(i)
+            if conv is None:
+                rep.set_fold(identity, torch.zeros(width))
+            else:
+                rep.set_fold(conv.weight, conv.bias)
+        if plain.scale == self.scale:
+            self.convs[-1].set_fold(convs[-1].weight, convs[-1].bias)
 
 
 # What a weights file can hold: the forms that are saved and run.

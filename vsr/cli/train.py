@@ -45,7 +45,8 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "slower where it has neither.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest. "
-                   "Not needed on --resume.")
+                   "A plain chain may start from weights of another scale (all but the tail) or from a "
+                   "shallower chain of its width (the layers between start as identity). Not needed on --resume.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
