@@ -19,7 +19,8 @@ RUNS = {
     ("espcn", 3): ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
     ("espcn", 4): ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
     **{(model, 3): [f"{model}_x3"] for model in ("fast", "balanced")},
-    **{(model, s): [f"{model}_x3", f"{model}_x{s}"] for model in ("fast", "balanced") for s in (2, 4)},
+    **{("balanced", s): ["balanced_x3", f"balanced_x{s}"] for s in (2, 4)},
+    **{("fast", s): ["fast_x3", f"fast_x{s}", f"fast_x{s}_deeper"] for s in (2, 4)},
 }
 
 

@@ -39,21 +39,30 @@ ESPCN = {
 # random weights on a 200,000-step schedule from 1e-3, stopped where the session that ran it
 # ended ("stopped_at"; both were best at step 125,000, past their targets); x2 and x4 start
 # from x3's best (all but the tail) on a 40,000-step schedule from 5e-4. balanced x2 was then
-# resumed at its end on an 80,000-step schedule (the switch replayed by "begun_as").
+# resumed at its end on an 80,000-step schedule (the switch replayed by "begun_as"). fast x2
+# and x4 then grew to 8 body layers (the new ones starting as identity, Net2Net) and trained
+# on a 50,000-step schedule from 5e-4, x4 switched at step 30,000 to an 80,000-step one.
 PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
              eval_every=5000, device="cpu", threads=1, workers=0)
 FROM_X3 = dict(steps=40_000, lr=5e-4)
+DEEPER = dict(steps=50_000, lr=5e-4)
 
 
-def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None) -> dict[int, list[dict]]:
-    """x3 from scratch, then x2 and x4 from it; `longer` replaces the second stage's settings of a scale."""
+def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None,
+           deeper: Optional[dict[int, dict]] = None) -> dict[int, list[dict]]:
+    """x3 from scratch, then x2 and x4 from it; `longer` replaces the second stage's settings
+    of a scale, and `deeper` adds a third stage at a scale: the chain grown to its widths."""
     x3 = {**PLAIN, "channels": channels, "scale": 3, "steps": 200_000, "stopped_at": x3_stopped_at}
-    return {3: [x3], **{s: [x3, {**PLAIN, "channels": channels, "scale": s, **FROM_X3, **(longer or {}).get(s, {})}]
-                        for s in (2, 4)}}
+    stages = {3: [x3], **{s: [x3, {**PLAIN, "channels": channels, "scale": s, **FROM_X3, **(longer or {}).get(s, {})}]
+                          for s in (2, 4)}}
+    for s, settings in (deeper or {}).items():
+        stages[s].append({**PLAIN, "scale": s, **DEEPER, **settings})
+    return stages
 
 
 STAGES: dict[str, dict[int, list[dict]]] = {
-    "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000),
+    "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, deeper={
+        2: {"channels": (8,) * 9}, 4: {"channels": (8,) * 9, "steps": 80_000, "begun_as": (50_000, 30_000)}}),
     "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}}),
 }
 
