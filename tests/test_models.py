@@ -100,8 +100,19 @@ def test_a_deeper_training_network_starts_as_the_shallower_trained_one(data):
         assert (deeper.fold()(y) - trained(y)).abs().max() < 1e-5
 
 
-def test_a_chain_of_other_widths_cannot_start_from_trained_weights():
-    trained = RepPlainChain(2, (8,) * 3).fold()
-    for other in ((16,) * 6, (8,) * 2, (8, 16, 8)):
-        with pytest.raises(ValueError, match="are not"):
-            RepPlainChain(2, other).start_from(trained)
+@pytest.mark.parametrize("theirs,ours", [((8,) * 3, (16,) * 6), ((8,) * 3, (8,) * 2), ((8,) * 3, (8, 16, 8)),
+                                         ((8, 16), (8, 16, 16))])
+def test_a_chain_of_other_widths_cannot_start_from_trained_weights(theirs, ours):
+    with pytest.raises(ValueError, match="are not"):
+        RepPlainChain(2, ours).start_from(RepPlainChain(2, theirs).fold())
+
+
+def test_a_deeper_chain_at_another_scale_keeps_every_trained_layer_but_the_tail():
+    trained = _scrambled(RepPlainChain(3, (8,) * 3), seed=3).fold()
+    deeper = RepPlainChain(2, (8,) * 5)
+    deeper.start_from(trained)
+    folded = deeper.fold().convs()
+    for mine, theirs in zip(folded[0:5:2], trained.convs()[:-1]):
+        assert torch.allclose(mine.weight, theirs.weight, atol=1e-5) and torch.allclose(mine.bias, theirs.bias, atol=1e-5)
+    for between in folded[1:4:2]:
+        assert torch.allclose(between.weight[:, :, 1, 1], torch.eye(8), atol=1e-5) and between.bias.abs().max() < 1e-5

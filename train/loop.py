@@ -171,7 +171,8 @@ def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
     """Load cfg.init's weights into model; return what they were, so that the chain of runs can be reproduced.
 
-    A model with a training form may start from weights of another scale: all but its tail.
+    A model with a training form may start from weights of another scale (all but its tail)
+    or, for a plain chain, from a shallower chain of its one width.
     """
     path = Path(cfg.init)
     other_scale = cfg.model in TRAINING_FORMS
@@ -183,8 +184,9 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
             model.load_state_dict(start.state_dict())
     except (RuntimeError, ValueError):
         widths = [m.out_channels for m in start.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
+        deeper = " (or deeper, at one width)" if other_scale else ""
         raise SettingsError(f"--init {path}: has channels {','.join(map(str, widths))}, not "
-                            f"{','.join(map(str, cfg.channels))}; pass --channels to match") from None
+                            f"{','.join(map(str, cfg.channels))}; pass --channels to match{deeper}") from None
     before = read_manifest(path) or {}
     return {"weights": cfg.init, "sha256": sha256(path), "scale": start.scale,
             **{k: before[k] for k in ("steps", "train_wall_s", "command", "init") if k in before}}

@@ -134,8 +134,8 @@ class RepConv3x3(nn.Module):
         """Make the block fold to (weight, bias) by moving the 3x3 branch alone: the other
         branches keep their (random) weights and so keep learning, unlike zeroed ones."""
         now_weight, now_bias = self.fold()
-        self.conv3.weight += weight - now_weight
-        self.conv3.bias += bias - now_bias
+        self.conv3.weight += weight.to(now_weight) - now_weight
+        self.conv3.bias += bias.to(now_bias) - now_bias
 
 
 class RepPlainChain(nn.Module):
@@ -169,19 +169,19 @@ class RepPlainChain(nn.Module):
         """Start as `plain` (trained): every layer, or at another scale every layer but the
         tail, which stays random (as EDSR starts x3 and x4 from x2).
 
-        A deeper chain of the same width starts as the same function (Net2Net): plain's hidden
-        layers spread evenly along it and the layers between them start as identity, which a
-        ReLU after a ReLU leaves exact.
+        A deeper chain of the same single width starts (at the same scale) as the same function
+        (Net2Net): plain's hidden layers spread evenly along it and the layers between them
+        start as identity, which a ReLU after a ReLU leaves exact. Other widths raise ValueError.
         """
         ours, theirs = len(self.channels), len(plain.channels)
-        deeper = theirs < ours and len(set(self.channels)) == 1 and set(plain.channels) == set(self.channels)
+        deeper = theirs < ours and len({*self.channels, *plain.channels}) == 1
         if plain.channels != self.channels and not deeper:
             raise ValueError(f"widths {plain.channels} are not {self.channels}")
         convs = plain.convs()
         placed = {round(i * (ours - 1) / max(theirs - 1, 1)): conv for i, conv in enumerate(convs[:-1])}
         width = self.channels[-1]
         identity = torch.zeros(width, width, 3, 3)
-        identity[:, :, 1, 1] = torch.eye(width)
+        identity[:, :, 1, 1] = torch.eye(width)  # set_fold moves it to the block's device
         for i, rep in enumerate(self.convs[:-1]):
             conv = placed.get(i)
             if conv is None:
