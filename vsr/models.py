@@ -83,6 +83,13 @@ def fold_1x1_3x3(w1: torch.Tensor, b1: torch.Tensor, w3: torch.Tensor, b3: torch
     return weight, bias
 
 
+def identity_kernel(width: int, like: torch.Tensor) -> torch.Tensor:
+    """The 3x3 kernel (width, width, 3, 3) that passes each channel through: one at the centre."""
+    kernel = torch.zeros(width, width, 3, 3, dtype=like.dtype, device=like.device)
+    kernel[:, :, 1, 1] = torch.eye(width, dtype=like.dtype, device=like.device)
+    return kernel
+
+
 def depthwise_as_full(kernels: torch.Tensor) -> torch.Tensor:
     """Per-channel 3x3 kernels (C, 3, 3) as the full (C, C, 3, 3) kernel that does the same."""
     eye = torch.eye(kernels.shape[0], dtype=kernels.dtype, device=kernels.device)
@@ -120,9 +127,7 @@ class RepConv3x3(nn.Module):
             w, b = fold_1x1_3x3(conv1.weight, conv1.bias, w3, edge_bias)
             weight, bias = weight + w, bias + b
         if self.c_in == self.c_out:
-            identity = torch.zeros_like(weight)
-            identity[:, :, 1, 1] = torch.eye(self.c_out, dtype=weight.dtype, device=weight.device)
-            weight = weight + identity
+            weight = weight + identity_kernel(self.c_out, weight)
         return weight, bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,12 +185,10 @@ class RepPlainChain(nn.Module):
         convs = plain.convs()
         placed = {round(i * (ours - 1) / max(theirs - 1, 1)): conv for i, conv in enumerate(convs[:-1])}
         width = self.channels[-1]
-        identity = torch.zeros(width, width, 3, 3)
-        identity[:, :, 1, 1] = torch.eye(width)  # set_fold moves it to the block's device
         for i, rep in enumerate(self.convs[:-1]):
             conv = placed.get(i)
             if conv is None:
-                rep.set_fold(identity, torch.zeros(width))
+                rep.set_fold(identity_kernel(width, rep.conv3.weight), torch.zeros(width))
             else:
                 rep.set_fold(conv.weight, conv.bias)
         if plain.scale == self.scale:
