@@ -327,17 +327,25 @@ BACKENDS: dict[str, list] = {
 AUTO = ("tensorrt", "cuda", "cpu")
 
 
+def first_runnable(requested: str) -> tuple[type, list[str]]:
+    """The first backend class that can run here for `requested` (a name, or auto: each
+    name's engines in order) and why each one before it cannot ("engine: why"); raises
+    BackendUnavailable, with every reason, where none can."""
+    skipped = []
+    for name in AUTO if requested == "auto" else [requested]:
+        for candidate in BACKENDS[name]:
+            ok, why = candidate.available()
+            if ok:
+                return candidate, skipped
+            skipped.append(f"{candidate.engine}: {why}")
+    raise BackendUnavailable(f"backend {requested} cannot run here: {'; '.join(skipped)}")
+
+
 def refuse_unavailable(requested: str) -> None:
     """Refuse, before any work, a backend asked for by name that cannot run here, naming what is missing."""
     if requested == "auto" or requested not in BACKENDS:
         return  # auto falls back; an unknown name is refused by choose_backend
-    reasons = []
-    for candidate in BACKENDS[requested]:
-        ok, why = candidate.available()
-        if ok:
-            return
-        reasons.append(why)
-    raise BackendUnavailable(f"backend {requested} cannot run here: {'; '.join(reasons)}")
+    first_runnable(requested)
 
 
 def choose_backend(requested: str, net: Network, settings: BackendSettings,
@@ -347,18 +355,10 @@ def choose_backend(requested: str, net: Network, settings: BackendSettings,
         raise BackendUnavailable(f"unknown backend {requested!r}; choose auto, {', '.join(BACKENDS)}")
     if settings.precision not in PRECISIONS:
         raise BackendUnavailable(f"unknown precision {settings.precision!r}; choose {', '.join(PRECISIONS)}")
-    names = list(AUTO) if requested == "auto" else [requested]
-    skipped = []
-    for name in names:
-        for candidate in BACKENDS[name]:
-            ok, why = candidate.available()
-            if not ok:
-                skipped.append(f"{candidate.engine}: {why}")
-                continue
-            backend = candidate(net, settings)
-            backend.load()
-            if log:
-                notes = "; ".join(filter(None, [getattr(backend, "detail", ""), *(f"skipped {s}" for s in skipped)]))
-                log(f"backend: {backend.name}" + (f" ({notes})" if notes else ""))
-            return backend
-    raise BackendUnavailable(f"backend {requested} cannot run here: {'; '.join(skipped)}")
+    candidate, skipped = first_runnable(requested)
+    backend = candidate(net, settings)
+    backend.load()
+    if log:
+        notes = "; ".join(filter(None, [getattr(backend, "detail", ""), *(f"skipped {s}" for s in skipped)]))
+        log(f"backend: {backend.name}" + (f" ({notes})" if notes else ""))
+    return backend
