@@ -45,24 +45,24 @@ ESPCN = {
 PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
              eval_every=5000, device="cpu", threads=1, workers=0)
 FROM_X3 = dict(steps=40_000, lr=5e-4)
-DEEPER = dict(steps=50_000, lr=5e-4)
+DEEPER = dict(channels=(8,) * 9, steps=50_000, lr=5e-4)
 
 
 def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None,
-           deeper: Optional[dict[int, dict]] = None) -> dict[int, list[dict]]:
+           later: Optional[dict[int, list[dict]]] = None) -> dict[int, list[dict]]:
     """x3 from scratch, then x2 and x4 from it; `longer` replaces the second stage's settings
-    of a scale, and `deeper` adds a third stage at a scale: the chain grown to its widths."""
+    of a scale, and `later` adds stages after it at a scale (each with its own widths)."""
     x3 = {**PLAIN, "channels": channels, "scale": 3, "steps": 200_000, "stopped_at": x3_stopped_at}
     stages = {3: [x3], **{s: [x3, {**PLAIN, "channels": channels, "scale": s, **FROM_X3, **(longer or {}).get(s, {})}]
                           for s in (2, 4)}}
-    for s, settings in (deeper or {}).items():
-        stages[s].append({**PLAIN, "scale": s, **DEEPER, **settings})
+    for s, settings in (later or {}).items():
+        stages[s] += [{**PLAIN, "scale": s, **stage} for stage in settings]
     return stages
 
 
 STAGES: dict[str, dict[int, list[dict]]] = {
-    "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, deeper={
-        2: {"channels": (8,) * 9}, 4: {"channels": (8,) * 9, "steps": 80_000, "begun_as": (50_000, 30_000)}}),
+    "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
+        2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)}]}),
     "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}}),
 }
 
