@@ -41,14 +41,17 @@ def _assert_same_last_weights(a_dir, b_dir, step: int) -> None:
     a = torch.load(a_dir / "run" / "last.pt", weights_only=True)
     b = torch.load(b_dir / "run" / "last.pt", weights_only=True)
     assert b["step"] == a["step"] == step
-    for name, tensor in a["model"].items():
-        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    for part in ("model", "ema"):
+        for name, tensor in (a[part] or {}).items():
+            assert torch.allclose(tensor, b[part][name], atol=1e-6), f"{part}: {name}"
 
 
-def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["weights", "moving-average"])
+def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, monkeypatch, ema):
     # Run b is broken off (as by Ctrl-C) one step after its checkpoint at step 40, and resumed
-    # with the same settings; on the warm-up and cosine schedule it must land on run a's weights.
-    common = dict(steps=80, eval_every=40, warmup=10)
+    # with the same settings; on the warm-up and cosine schedule it must land on run a's weights
+    # (and on its moving average of them, which must go on from where it was).
+    common = dict(steps=80, eval_every=40, warmup=10, ema=ema)
     train(_config(data, tmp_path / "a", **common), quiet=True)
 
     class BrokenOff(loop.Progress):
@@ -64,6 +67,18 @@ def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, mon
     monkeypatch.undo()
     train(_config(data, tmp_path / "b", **common, workers=1), resume=True, quiet=True)
     _assert_same_last_weights(tmp_path / "a", tmp_path / "b", step=80)
+
+
+def test_ema_scores_and_keeps_the_moving_average_from_the_first_step(data, tmp_path):
+    """With a decay of almost 1 the average stays at the first step's weights: best.pt is
+    those (as a one-step run keeps them), not the weights the run ended with."""
+    train(_config(data, tmp_path / "one", steps=1), quiet=True)
+    train(_config(data, tmp_path / "ema", ema=1 - 1e-9), quiet=True)
+    first, kept = (load_model(tmp_path / run / "run" / "best.pt", scale=3).state_dict() for run in ("one", "ema"))
+    ended = torch.load(tmp_path / "ema" / "run" / "last.pt", weights_only=True)["model"]
+    for name, tensor in first.items():
+        assert torch.allclose(kept[name], tensor, atol=1e-6), name
+    assert any(not torch.allclose(ended[name], tensor, atol=1e-4) for name, tensor in first.items())
 
 
 def test_resume_may_lengthen_the_run(data, tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import BatchSampler, DataLoader
 
 from vsr import machine
@@ -46,6 +47,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu" or "cuda"
     bf16: bool = False  # bfloat16 mixed precision on the CPU (CUDA always mixes in float16)
     init: str = ""  # weights file to start from (fine-tuning) instead of random weights
+    ema: float = 0.0  # decay of a moving average of the weights, scored and kept instead of them; 0: none
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -76,6 +78,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     model_config = {"channels": list(cfg.channels)}
     model = build_training_model(cfg.model, cfg.scale, **model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # The average (as BasicSR keeps one) smooths the last steps' noise; it starts from the first step's weights.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     amp = device == "cuda"  # float16 mixed precision on the GPU; bfloat16 on the CPU only if asked
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[cfg.loss]
@@ -99,6 +103,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         opt.load_state_dict(ckpt["optimizer"])
         if ckpt["scaler"]:  # empty where the checkpoint came from the CPU, whose scaler is off
             scaler.load_state_dict(ckpt["scaler"])
+        if ema:
+            ema.load_state_dict(ckpt["ema"])
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
         init = ckpt.get("init")
     else:
@@ -128,14 +134,17 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+        if ema:
+            ema.update_parameters(model)
         step += 1
         loss_sum += loss.item()  # .item() syncs the GPU; cheap next to a step on the CPU
         loss_n += 1
         progress.update(step, f"loss {loss_sum / loss_n:.5f} {latest}")
 
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            model.eval()
-            scores = evaluate(cfg.val, cfg.scale, torch_y_upscaler(model, device))["mean"]
+            kept = ema.module if ema else model  # what is scored and saved
+            kept.eval()
+            scores = evaluate(cfg.val, cfg.scale, torch_y_upscaler(kept, device))["mean"]
             model.train()
             psnr, ssim = scores["model"]["psnr"], scores["model"]["ssim"]
             latest = f"val {psnr:.2f} dB"
@@ -147,9 +156,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             if psnr > best:
                 best = psnr
                 manifest = _manifest(cfg, step, wall, device, scores, init)
-                save_weights(deploy_form(model), cfg.model, model_config, out / "best.pt", manifest)
+                save_weights(deploy_form(kept), cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
+                    "ema": ema.state_dict() if ema else None, "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)

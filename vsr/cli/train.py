@@ -47,10 +47,13 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
               help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest. "
                    "A plain chain may start from weights of another scale (all but the tail) or from a "
                    "shallower chain of its width (the layers between start as identity). Not needed on --resume.")
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Score and keep a moving average of the weights with this decay per step (e.g. 0.999; "
+                   "0: the weights themselves): it smooths the noise of the last steps.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
-                  workers, threads, device, bf16, init, resume, quiet) -> None:
+                  workers, threads, device, bf16, init, ema, resume, quiet) -> None:
     """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
@@ -63,6 +66,6 @@ def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr
     cfg = TrainConfig(scale=scale, model=model, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
-                      bf16=bf16, init=init or "")
+                      bf16=bf16, init=init or "", ema=ema)
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))
