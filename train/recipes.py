@@ -41,11 +41,14 @@ ESPCN = {
 # from x3's best (all but the tail) on a 40,000-step schedule from 5e-4. balanced x2 was then
 # resumed at its end on an 80,000-step schedule (the switch replayed by "begun_as"). fast x2
 # and x4 then grew to 8 body layers (the new ones starting as identity, Net2Net) and trained
-# on a 50,000-step schedule from 5e-4, x4 switched at step 30,000 to an 80,000-step one.
+# on a 50,000-step schedule from 5e-4, x4 switched at step 30,000 to an 80,000-step one;
+# x4 then decayed twice more on 20,000-step schedules from 1e-4, each with new crops (a new
+# seed), the second keeping a moving average of the weights (--ema).
 PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
              eval_every=5000, device="cpu", threads=1, workers=0)
 FROM_X3 = dict(steps=40_000, lr=5e-4)
 DEEPER = dict(channels=(8,) * 9, steps=50_000, lr=5e-4)
+DECAY = dict(channels=(8,) * 9, steps=20_000, lr=1e-4)
 
 
 def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None,
@@ -62,7 +65,8 @@ def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[
 
 STAGES: dict[str, dict[int, list[dict]]] = {
     "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
-        2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)}]}),
+        2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)},
+                         {**DECAY, "seed": 1}, {**DECAY, "seed": 2, "ema": 0.999}]}),
     "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}}),
 }
 
