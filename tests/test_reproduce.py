@@ -21,7 +21,7 @@ RUNS = {
     **{(model, 3): [f"{model}_x3"] for model in ("fast", "balanced")},
     **{("balanced", s): ["balanced_x3", f"balanced_x{s}"] for s in (2, 4)},
     ("fast", 2): ["fast_x3", "fast_x2", "fast_x2_deeper"],
-    ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4", "fast_x4_stage5"],
+    ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4"],
 }
 
 
