@@ -134,7 +134,7 @@ def test_a_gpu_backend_named_where_there_is_none_refuses_before_any_work(data, t
         done = run_vsr("upscale", data / "video" / "imageio_realshort.mp4", out, "--backend", backend)
         assert done.returncode == 2 and not out.exists()
         assert done.stderr.strip().splitlines() == [
-            f"vsr: error: backend {backend} cannot run here: {backend}: {NO_GPU_REASON}"]
+            f"vsr: error: backend {backend} cannot run here: {NO_GPU_REASON}"]
 
 
 def test_auto_says_why_it_skipped_the_gpu_backends(tmp_path, monkeypatch):

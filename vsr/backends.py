@@ -329,15 +329,16 @@ AUTO = ("tensorrt", "cuda", "cpu")
 
 def first_runnable(requested: str) -> tuple[type, list[str]]:
     """The first backend class that can run here for `requested` (a name, or auto: each
-    name's engines in order) and why each one before it cannot ("engine: why"); raises
-    BackendUnavailable, with every reason, where none can."""
+    name's engines in order) and why each one before it cannot ("engine: why", the engine
+    named where it is not the backend asked for); raises BackendUnavailable, with every
+    reason, where none can."""
     skipped = []
     for name in AUTO if requested == "auto" else [requested]:
         for candidate in BACKENDS[name]:
             ok, why = candidate.available()
             if ok:
                 return candidate, skipped
-            skipped.append(f"{candidate.engine}: {why}")
+            skipped.append(why if candidate.engine == requested else f"{candidate.engine}: {why}")
     raise BackendUnavailable(f"backend {requested} cannot run here: {'; '.join(skipped)}")
 
 
