@@ -69,16 +69,22 @@ def test_resume_takes_the_same_steps_as_an_uninterrupted_run(data, tmp_path, mon
     _assert_same_last_weights(tmp_path / "a", tmp_path / "b", step=80)
 
 
-def test_ema_scores_and_keeps_the_moving_average_from_the_first_step(data, tmp_path):
-    """With a decay of almost 1 the average stays at the first step's weights: best.pt is
-    those (as a one-step run keeps them), not the weights the run ended with."""
-    train(_config(data, tmp_path / "one", steps=1), quiet=True)
-    train(_config(data, tmp_path / "ema", ema=1 - 1e-9), quiet=True)
+@pytest.mark.parametrize("model", ["espcn", "plain"])
+def test_ema_scores_and_keeps_the_moving_average_from_the_first_step(data, tmp_path, model):
+    """With a decay of almost 1 the average stays at the first step's weights: every evaluation
+    scores those (as a one-step run does) and best.pt is them, not the weights the run ended with."""
+    widths = {"channels": (8,) * 5} if model == "plain" else {}
+    train(_config(data, tmp_path / "one", steps=1, model=model, **widths), quiet=True)
+    train(_config(data, tmp_path / "ema", ema=1 - 1e-9, model=model, **widths), quiet=True)
+    first_score = float(next(csv.DictReader(open(tmp_path / "one" / "run" / "log.csv")))["val_psnr"])
+    scores = [float(row["val_psnr"]) for row in csv.DictReader(open(tmp_path / "ema" / "run" / "log.csv"))]
+    assert scores == pytest.approx([first_score] * 2, abs=2e-4)
     first, kept = (load_model(tmp_path / run / "run" / "best.pt", scale=3).state_dict() for run in ("one", "ema"))
-    ended = torch.load(tmp_path / "ema" / "run" / "last.pt", weights_only=True)["model"]
     for name, tensor in first.items():
         assert torch.allclose(kept[name], tensor, atol=1e-6), name
-    assert any(not torch.allclose(ended[name], tensor, atol=1e-4) for name, tensor in first.items())
+    ended = torch.load(tmp_path / "ema" / "run" / "last.pt", weights_only=True)
+    assert any(not torch.allclose(tensor, ended["ema"][f"module.{name}"], atol=1e-4)
+               for name, tensor in ended["model"].items())
 
 
 def test_resume_may_lengthen_the_run(data, tmp_path):

@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         opt.load_state_dict(ckpt["optimizer"])
         if ckpt["scaler"]:  # empty where the checkpoint came from the CPU, whose scaler is off
             scaler.load_state_dict(ckpt["scaler"])
-        if ema:
+        if ema is not None:
             ema.load_state_dict(ckpt["ema"])
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
         init = ckpt.get("init")
@@ -134,7 +134,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        if ema:
+        if ema is not None:
             ema.update_parameters(model)
         step += 1
         loss_sum += loss.item()  # .item() syncs the GPU; cheap next to a step on the CPU
@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         progress.update(step, f"loss {loss_sum / loss_n:.5f} {latest}")
 
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            kept = ema.module if ema else model  # what is scored and saved
+            kept = model if ema is None else ema.module  # what is scored and saved
             kept.eval()
             scores = evaluate(cfg.val, cfg.scale, torch_y_upscaler(kept, device))["mean"]
             model.train()
@@ -158,7 +158,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
                 manifest = _manifest(cfg, step, wall, device, scores, init)
                 save_weights(deploy_form(kept), cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "ema": ema.state_dict() if ema else None, "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
+                    "ema": None if ema is None else ema.state_dict(),
+                    "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)
