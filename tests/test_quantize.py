@@ -54,6 +54,20 @@ def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_withi
     assert f"kept float32: {', '.join(record['float32_layers'])}" in done.stdout
 
 
+def test_accuracy_control_scores_a_graph_as_the_openvino_backend_runs_it(data):
+    """NNCF's validation compiles one graph for every image size; it must score the shipped
+    int8 graph as the openvino backend (a graph per frame size) does: the figure in the manifest."""
+    from vsr.train.quantize import openvino_psnr, set5_psnr, validation_pairs
+
+    net = load_network("fast", 3)
+    backend = choose_backend("openvino", net, BackendSettings(precision="int8"))
+    graph = onnx.load(net.path.with_name(net.manifest["int8"]["openvino"]["graph"]))
+    pairs = validation_pairs(data / "val" / "Set5", 3).pairs
+    mean, scores = openvino_psnr(graph, pairs, 3)
+    assert len(scores) == len(pairs)
+    assert mean == pytest.approx(set5_psnr(backend, data / "val" / "Set5", 3)["psnr"], abs=1e-3)
+
+
 def test_conv_precisions_tells_int8_weights_from_float32_ones():
     from onnx import TensorProto, helper, numpy_helper
 

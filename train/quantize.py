@@ -92,6 +92,20 @@ def quantize_onnxruntime(graph: bytes, frames: Sequence[np.ndarray], validation:
         return out.read_bytes()
 
 
+def openvino_psnr(model, pairs: Sequence[tuple[np.ndarray, np.ndarray]], scale: int) -> tuple[float, list[float]]:
+    """Mean and per-image PSNR of an ONNX model (onnx.ModelProto) run by OpenVINO on (LR, HR)
+    pairs: NNCF's validation, compiled once for every image size (height and width dynamic)."""
+    core = openvino_core()
+    network = core.read_model(model.SerializeToString())
+    network.reshape([1, 1, -1, -1])
+    request = core.compile_model(network, "CPU").create_infer_request()
+    scores = []
+    for lr, hr in pairs:
+        sr = request.infer({0: lr})[0][0, 0]
+        scores.append(psnr(shave(as_stored(sr), scale), shave(hr, scale)))
+    return float(np.mean(scores)), scores
+
+
 def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray], validation: Validation) -> bytes:
     """NNCF's post-training quantisation for OpenVINO (per-channel weights, asymmetric
     activations) with accuracy control: layers go back to float32, the costliest first, until
@@ -101,21 +115,11 @@ def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray], validation: Valida
     import nncf
     import onnx
 
-    def openvino_psnr(model: onnx.ModelProto, pairs) -> tuple[float, list[float]]:
-        core = openvino_core()
-        network = core.read_model(model.SerializeToString())
-        network.reshape([1, 1, -1, -1])  # compiled once for every image size (the same outputs as per size)
-        request = core.compile_model(network, "CPU").create_infer_request()
-        scores = []
-        for lr, hr in pairs:
-            sr = request.infer({0: lr})[0][0, 0]
-            scores.append(psnr(shave(as_stored(sr), validation.scale), shave(hr, validation.scale)))
-        return float(np.mean(scores)), scores
-
     nncf.set_log_level(logging.ERROR)
     quantized = nncf.quantize_with_accuracy_control(
         onnx.load_from_string(graph), nncf.Dataset(list(frames), lambda f: {INPUT: f}),
-        nncf.Dataset(list(validation.pairs), lambda pair: {INPUT: pair[0]}), openvino_psnr,
+        nncf.Dataset(list(validation.pairs), lambda pair: {INPUT: pair[0]}),
+        lambda model, pairs: openvino_psnr(model, pairs, validation.scale),
         max_drop=INT8_TOLERANCE_DB, subset_size=len(frames), preset=nncf.QuantizationPreset.MIXED)
     return quantized.SerializeToString()
 
