@@ -19,7 +19,8 @@ RUNS = {
     ("espcn", 3): ["espcn_x3", "espcn_x3_t91", "espcn_x3_stage3"],
     ("espcn", 4): ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
     **{(model, 3): [f"{model}_x3"] for model in ("fast", "balanced")},
-    **{("balanced", s): ["balanced_x3", f"balanced_x{s}"] for s in (2, 4)},
+    ("balanced", 2): ["balanced_x3", "balanced_x2"],
+    ("balanced", 4): ["balanced_x3", "balanced_x4", "balanced_x4_stage3"],
     ("fast", 2): ["fast_x3", "fast_x2", "fast_x2_deeper"],
     ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4"],
 }

@@ -43,6 +43,8 @@ ESPCN = {
 # and x4 then grew to 8 body layers (the new ones starting as identity, Net2Net) and trained
 # on a 50,000-step schedule from 5e-4, x4 switched at step 30,000 to an 80,000-step one;
 # x4 then decayed once more on a 20,000-step schedule from 1e-4, with new crops (a new seed).
+# balanced x4 then trained on from 2e-4 with new crops (seed 1) on a 50,000-step schedule,
+# switched at step 10,000 to a 100,000-step one.
 PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=32, lr_patch=24, lr=1e-3,
              eval_every=5000, device="cpu", threads=1, workers=0)
 FROM_X3 = dict(steps=40_000, lr=5e-4)
@@ -66,7 +68,8 @@ STAGES: dict[str, dict[int, list[dict]]] = {
     "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
         2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)},
                          {**DECAY, "seed": 1}]}),
-    "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}}),
+    "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}},
+                       later={4: [{"channels": (16,) * 5, "lr": 2e-4, "steps": 100_000, "seed": 1, "begun_as": (50_000, 10_000)}]}),
 }
 
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
