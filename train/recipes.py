@@ -50,6 +50,7 @@ PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=
 FROM_X3 = dict(steps=40_000, lr=5e-4)
 DEEPER = dict(channels=(8,) * 9, steps=50_000, lr=5e-4)
 DECAY = dict(channels=(8,) * 9, steps=20_000, lr=1e-4)
+BALANCED_X4_ON = dict(channels=(16,) * 5, steps=100_000, lr=2e-4, seed=1, begun_as=(50_000, 10_000))
 
 
 def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None,
@@ -69,7 +70,7 @@ STAGES: dict[str, dict[int, list[dict]]] = {
         2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)},
                          {**DECAY, "seed": 1}]}),
     "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}},
-                       later={4: [{"channels": (16,) * 5, "lr": 2e-4, "steps": 100_000, "seed": 1, "begun_as": (50_000, 10_000)}]}),
+                       later={4: [BALANCED_X4_ON]}),
 }
 
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
