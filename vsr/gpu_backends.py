@@ -46,6 +46,12 @@ def gpu_precision(settings: "BackendSettings", engine: str) -> str:
     return GPU_PRECISIONS[settings.precision]
 
 
+def run_on_gpu(backend: "CudaTorch | TensorRt", batch: np.ndarray) -> np.ndarray:
+    """A batch from host memory through backend.run_tensor and back, in float32."""
+    y = torch.from_numpy(batch).to(backend.device)
+    return backend.run_tensor(y).float().cpu().numpy()  # .cpu() waits for the result: a hand-off
+
+
 class CudaTorch:
     """The network in PyTorch on the GPU: float16, channels-last, loaded once; for each input
     shape a CUDA graph is captured once and replayed for every frame after."""
@@ -101,8 +107,7 @@ class CudaTorch:
         return static_out
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        y = torch.from_numpy(batch).to(self.device)
-        return self.run_tensor(y).float().cpu().numpy()  # .cpu() waits for the result: a hand-off
+        return run_on_gpu(self, batch)
 
     def close(self) -> None:
         self.graphs, self.module = {}, None
@@ -145,8 +150,7 @@ class TensorRt:
         return self.runners[shape].run(y)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        y = torch.from_numpy(batch).to(self.device)
-        return self.run_tensor(y).cpu().numpy()  # .cpu() waits for the result: a hand-off
+        return run_on_gpu(self, batch)
 
     def close(self) -> None:
         self.runners = {}
