@@ -16,6 +16,10 @@ import numpy as np
 import pytest
 
 from clips import looped, luma_frames, run_vsr, stream_summary, video_pts_seconds
+from vsr import batch
+from vsr.batch import BatchSettings
+from vsr.pipeline import UpscaleSettings
+from vsr.upscaler import ModelSettings
 
 pytest.importorskip("ray", reason='vsr batch runs on Ray: pip install "vsr[batch]"')
 
@@ -184,6 +188,20 @@ def test_a_backend_that_cannot_run_here_is_refused_before_ray_starts(data, tmp_p
     done = run_vsr("batch", data / "video" / "imageio_realshort.mp4", "--out", tmp_path / "out", "--backend", "cuda")
     assert done.returncode == 2 and done.stderr.strip() == f"vsr: error: backend cuda cannot run here: {why}"
     assert not (tmp_path / "out").exists()
+
+
+def test_on_a_cluster_the_backend_is_left_to_the_workers(data, tmp_path, monkeypatch):
+    """A driver without a GPU may drive a cluster's GPU workers: --backend cuda is not refused on it."""
+    class RayStarted(Exception):
+        pass
+
+    def start_ray(ray, settings, log):
+        raise RayStarted
+
+    monkeypatch.setattr(batch, "_start_ray", start_ray)
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(backend="cuda")), address="auto")
+    with pytest.raises(RayStarted):
+        batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings)
 
 
 def test_without_ray_it_says_how_to_install_it(data, tmp_path):

@@ -78,7 +78,8 @@ def run_batch(inputs: list[str], out: Path, settings: BatchSettings, progress: b
     """Upscale every input into `out` (same file names); returns one result per input. Bad
     inputs are reported and passed over; the rest go on."""
     ray = _ray()
-    refuse_unavailable(settings.upscale.network.backend)  # here, not in every task
+    if not settings.address:  # on a cluster the workers decide: a driver without a GPU may drive GPU workers
+        refuse_unavailable(settings.upscale.network.backend)  # here, not in every task
     sources = expand_inputs(inputs)
     if not sources:
         raise InputError("no inputs: give video files, folders of videos, or a .txt file listing them")
