@@ -272,6 +272,17 @@ def test_cli_mistakes_are_one_line(data, tmp_path):
     assert result.returncode == 2 and "use a smaller --patch" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_images_smaller_than_a_patch_are_named_as_left_out(data, tmp_path):
+    """Set5 at x3 with 80x80 LR patches (240 px): woman (228 px wide) cannot give one."""
+    from clips import run_vsr
+
+    result = run_vsr("train", "--data", data / "val" / "Set5", "--val", data / "val" / "Set5", "--patch", 80,
+                     "--batch", 1, "--steps", 1, "--eval-every", 1, "--workers", 0, "--quiet", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert ("note: 1 of 5 training images are under one patch (240 px on the short side) and are left out"
+            in result.stderr)
+
+
 def test_progress_of_a_resumed_run_counts_only_its_own_steps(monkeypatch):
     import io
 

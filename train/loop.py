@@ -110,7 +110,10 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     else:
         init = _load_init(model, cfg) if cfg.init else None
 
-    pairs = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
+    pairs, left_out = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
+    if left_out:
+        print(f"note: {len(left_out)} of {len(pairs) + len(left_out)} training images are under one patch "
+              f"({cfg.lr_patch * cfg.scale} px on the short side) and are left out", file=sys.stderr)
     dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
     end = min(until or cfg.steps, cfg.steps)
     batches = BatchSampler(range(step * cfg.batch, end * cfg.batch), cfg.batch, drop_last=True)
