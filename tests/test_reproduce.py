@@ -22,7 +22,7 @@ RUNS = {
     ("balanced", 2): ["balanced_x3", "balanced_x2"],
     ("balanced", 4): ["balanced_x3", "balanced_x4", "balanced_x4_stage3"],
     ("fast", 2): ["fast_x3", "fast_x2", "fast_x2_deeper"],
-    ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4"],
+    ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4", "fast_x4_stage5"],
 }
 
 

@@ -14,7 +14,7 @@ def models_command(scale, as_json) -> None:
     float32 and int8, and the fastest speed this machine has measured for each.
 
     \b
-    fast       the cheapest: SRCNN / the ESPCN paper on Set5 at x2 / x3 (x4 0.0015 dB short)
+    fast       the cheapest: SRCNN / the ESPCN paper on Set5 at x2 and x4 / x3
     balanced   better than ESPCN at about half its cost (vsr upscale's default)
     espcn      the ESPCN of Shi et al. 2016, the reference
     """
