@@ -18,6 +18,7 @@ import pytest
 from clips import looped, luma_frames, run_vsr, stream_summary, video_pts_seconds
 from vsr import batch
 from vsr.batch import BatchSettings
+from vsr.errors import BackendUnavailable
 from vsr.pipeline import UpscaleSettings
 from vsr.upscaler import ModelSettings
 
@@ -67,9 +68,9 @@ def test_an_mpeg_ts_in_segments_gives_what_one_upscale_gives(data, tmp_path):
     clip = looped(data / "video" / "imageio_realshort.mp4", tmp_path / "long.ts", 3)
     done = run_vsr("upscale", clip, tmp_path / "single.ts", *LOSSLESS, "--quiet")
     assert done.returncode == 0, done.stderr
-    batch = run_vsr("batch", clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
-    assert batch.returncode == 0, batch.stderr
-    assert "long.ts: 108 frames in 3 segments" in batch.stderr
+    batched = run_vsr("batch", clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
+    assert batched.returncode == 0, batched.stderr
+    assert "long.ts: 108 frames in 3 segments" in batched.stderr
     out, single = tmp_path / "out" / "long.ts", tmp_path / "single.ts"
     assert video_pts_seconds(out) == video_pts_seconds(single) and len(video_pts_seconds(out)) == 108
     assert all(np.array_equal(x, y) for x, y in zip(luma_frames(out), luma_frames(single)))
@@ -198,9 +199,28 @@ def test_on_a_cluster_the_backend_is_left_to_the_workers(data, tmp_path, monkeyp
     def start_ray(ray, settings, log):
         raise RayStarted
 
+    def refuse(backend):
+        pytest.fail(f"{backend} was checked on the driver")
+
+    monkeypatch.setattr(batch, "refuse_unavailable", refuse)
     monkeypatch.setattr(batch, "_start_ray", start_ray)
     settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(backend="cuda")), address="auto")
     with pytest.raises(RayStarted):
+        batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings)
+
+
+def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused_once(data, tmp_path, monkeypatch):
+    class CpuCluster:
+        def cluster_resources(self):
+            return {"CPU": 8.0}
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(batch, "_ray", CpuCluster)
+    monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(backend="cuda")), address="auto")
+    with pytest.raises(BackendUnavailable, match="^backend cuda cannot run: the Ray cluster has no GPU$"):
         batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings)
 
 

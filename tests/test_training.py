@@ -272,7 +272,7 @@ def test_cli_mistakes_are_one_line(data, tmp_path):
     assert result.returncode == 2 and "use a smaller --patch" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_images_smaller_than_a_patch_are_named_as_left_out(data, tmp_path):
+def test_images_smaller_than_a_patch_are_counted_as_left_out(data, tmp_path):
     """Set5 at x3 with 80x80 LR patches (240 px): woman (228 px wide) cannot give one."""
     from clips import run_vsr
 

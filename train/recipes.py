@@ -54,7 +54,7 @@ FROM_X3 = dict(steps=40_000, lr=5e-4)
 DEEPER = dict(channels=(8,) * 9, steps=50_000, lr=5e-4)
 DECAY = dict(channels=(8,) * 9, steps=20_000, lr=1e-4)
 BALANCED_X4_ON = dict(channels=(16,) * 5, steps=100_000, lr=2e-4, seed=1, begun_as=(50_000, 10_000))
-LARGER_PATCHES = dict(batch=8, lr_patch=48, lr=1e-4, seed=2)
+FAST_X4_LARGER_PATCHES = dict(channels=(8,) * 9, batch=8, lr_patch=48, lr=1e-4, steps=60_000, seed=2, ema=0.999)
 
 
 def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[int, dict]] = None,
@@ -72,7 +72,7 @@ def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[
 STAGES: dict[str, dict[int, list[dict]]] = {
     "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
         2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)},
-                         {**DECAY, "seed": 1}, {**DECAY, **LARGER_PATCHES, "steps": 60_000, "ema": 0.999}]}),
+                         {**DECAY, "seed": 1}, FAST_X4_LARGER_PATCHES]}),
     "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}},
                        later={4: [BALANCED_X4_ON]}),
 }

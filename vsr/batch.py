@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from .backends import refuse_unavailable
-from .errors import InputError, OutputError, SettingsError, VsrError
+from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VsrError
 from .images import is_image
 from .pipeline import UpscaleSettings, upscale_video
 from .progress import Progress
@@ -78,8 +78,8 @@ def run_batch(inputs: list[str], out: Path, settings: BatchSettings, progress: b
     """Upscale every input into `out` (same file names); returns one result per input. Bad
     inputs are reported and passed over; the rest go on."""
     ray = _ray()
-    if not settings.address:  # on a cluster the workers decide: a driver without a GPU may drive GPU workers
-        refuse_unavailable(settings.upscale.network.backend)  # here, not in every task
+    if not settings.address:  # locally, refuse once here, not in every task; on a cluster the workers decide
+        refuse_unavailable(settings.upscale.network.backend)
     sources = expand_inputs(inputs)
     if not sources:
         raise InputError("no inputs: give video files, folders of videos, or a .txt file listing them")
@@ -117,7 +117,10 @@ def _ctrl_c_noted() -> Iterator[threading.Event]:
 
 def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest: "Manifest", progress: bool,
          log: Callable[[str], None], interrupted: threading.Event) -> list[InputResult]:
-    on_gpu = ray.cluster_resources().get("GPU", 0) > 0 and settings.upscale.network.backend in ("auto", "cuda", "tensorrt")
+    gpus, backend = ray.cluster_resources().get("GPU", 0), settings.upscale.network.backend
+    if backend in ("cuda", "tensorrt") and not gpus:  # once, not in every segment's task
+        raise BackendUnavailable(f"backend {backend} cannot run: the Ray cluster has no GPU")
+    on_gpu = gpus > 0 and backend in ("auto", "cuda", "tensorrt")
     task = ray.remote(max_retries=3)(upscale_segment).options(num_cpus=0 if on_gpu else 1, num_gpus=1 if on_gpu else 0)
     # The encoder chosen once, here: segments join only if every one was encoded alike.
     per_task = _per_task(replace(settings.upscale, encode=choose_encoder(settings.upscale.encode, on_gpu, log)), on_gpu)

@@ -14,7 +14,7 @@ def models_command(scale, as_json) -> None:
     float32 and int8, and the fastest speed this machine has measured for each.
 
     \b
-    fast       the cheapest: SRCNN / the ESPCN paper on Set5 at x2 and x4 / x3
+    fast       the cheapest: SRCNN's Set5 PSNR at x2 and x4, the ESPCN paper's at x3
     balanced   better than ESPCN at about half its cost (vsr upscale's default)
     espcn      the ESPCN of Shi et al. 2016, the reference
     """
