@@ -20,7 +20,7 @@ RUNS = {
     ("espcn", 4): ["espcn_x4", "espcn_x4_t91", "espcn_x4_stage3_lr2e-4", "espcn_x4_stage4_lr3e-4"],
     **{(model, 3): [f"{model}_x3"] for model in ("fast", "balanced")},
     ("balanced", 2): ["balanced_x3", "balanced_x2"],
-    ("balanced", 4): ["balanced_x3", "balanced_x4", "balanced_x4_stage3"],
+    ("balanced", 4): ["balanced_x3", "balanced_x4", "balanced_x4_stage3", "balanced_x4_stage4"],
     ("fast", 2): ["fast_x3", "fast_x2", "fast_x2_deeper"],
     ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4", "fast_x4_stage5"],
 }
