@@ -19,17 +19,17 @@ from .imresize import hr_lr_pair
 
 
 def load_y_pairs(folders: Sequence[str | Path], scale: int,
-                 lr_patch: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Path]]:
-    """(HR Y, LR Y) float32 pairs in 0..1 for every image at least one patch in size, and the
-    images left out for being smaller."""
-    pairs, left_out = [], []
+                 lr_patch: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """(HR Y, LR Y) float32 pairs in 0..1 for every image at least one patch in size, and how
+    many images were left out for being smaller."""
+    pairs, left_out = [], 0
     for folder in folders:
         for path in image_files(folder):
             hr, lr = hr_lr_pair(read_rgb(path), scale)
             if min(lr.shape[:2]) >= lr_patch:
                 pairs.append(((rgb_to_y(hr) / 255).astype(np.float32), (rgb_to_y(lr) / 255).astype(np.float32)))
             else:
-                left_out.append(path)
+                left_out += 1
     if not pairs:
         raise InputError(f"{', '.join(map(str, folders))}: no training image is at least {lr_patch * scale} px "
                          "on its short side; use a smaller --patch")

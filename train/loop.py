@@ -112,7 +112,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
 
     pairs, left_out = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
     if left_out:
-        print(f"note: {len(left_out)} of {len(pairs) + len(left_out)} training images are under one patch "
+        print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
               f"({cfg.lr_patch * cfg.scale} px on the short side) and are left out", file=sys.stderr)
     dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
     end = min(until or cfg.steps, cfg.steps)
