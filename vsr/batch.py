@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Optional
 
 from .backends import refuse_unavailable
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VsrError
+from .gpu_backends import GPU_BACKENDS, runs_on_gpu
 from .images import is_image
 from .pipeline import UpscaleSettings, upscale_video
 from .progress import Progress
@@ -117,10 +118,10 @@ def _ctrl_c_noted() -> Iterator[threading.Event]:
 
 def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest: "Manifest", progress: bool,
          log: Callable[[str], None], interrupted: threading.Event) -> list[InputResult]:
-    gpus, backend = ray.cluster_resources().get("GPU", 0), settings.upscale.network.backend
-    if backend in ("cuda", "tensorrt") and not gpus:  # once, not in every segment's task
+    gpus, backend = ray.cluster_resources().get("GPU", 0) > 0, settings.upscale.network.backend
+    if backend in GPU_BACKENDS and not gpus:  # once, not in every segment's task
         raise BackendUnavailable(f"backend {backend} cannot run: the Ray cluster has no GPU")
-    on_gpu = gpus > 0 and backend in ("auto", "cuda", "tensorrt")
+    on_gpu = runs_on_gpu(backend, gpus)
     task = ray.remote(max_retries=3)(upscale_segment).options(num_cpus=0 if on_gpu else 1, num_gpus=1 if on_gpu else 0)
     # The encoder chosen once, here: segments join only if every one was encoded alike.
     per_task = _per_task(replace(settings.upscale, encode=choose_encoder(settings.upscale.encode, on_gpu, log)), on_gpu)

@@ -20,6 +20,7 @@ from .weights import Network
 if TYPE_CHECKING:
     from .backends import BackendSettings
 
+GPU_BACKENDS = ("cuda", "tensorrt")
 GPU_PRECISIONS = {"auto": "fp16", "fp16": "fp16", "fp32": "fp32"}
 MAX_GRAPHS = 2  # CUDA graphs kept, one per input shape: a video needs one
 
@@ -33,9 +34,12 @@ def cuda_available() -> tuple[bool, str]:
     return True, f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}"
 
 
-def runs_on_gpu(backend: str) -> bool:
-    """Whether `--backend` will run the network on a GPU: named so, or auto with one here."""
-    return backend in ("cuda", "tensorrt") or (backend == "auto" and cuda_available()[0])
+def runs_on_gpu(backend: str, gpu_present: Optional[bool] = None) -> bool:
+    """Whether `--backend` will run the network on a GPU: named so, or auto where there is one
+    (`gpu_present`: on a Ray cluster, whether it has one; by default, whether this machine has)."""
+    if backend in GPU_BACKENDS:
+        return True
+    return backend == "auto" and (cuda_available()[0] if gpu_present is None else gpu_present)
 
 
 def gpu_precision(settings: "BackendSettings", engine: str) -> str:
