@@ -224,6 +224,56 @@ def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused_once(data, tmp_path,
         batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings)
 
 
+def test_on_a_cluster_nvenc_is_looked_for_on_a_gpu_worker_not_on_the_driver(data, tmp_path, monkeypatch):
+    """A driver without NVENC may drive GPU workers that have it: their segments encode with it."""
+    from vsr import hw_codecs
+
+    on_gpu_worker = []
+
+    class Submitted(Exception):
+        pass
+
+    class Task:
+        def __init__(self, fn, **resources):
+            self.fn, self.resources = fn, resources
+
+        def options(self, **resources):
+            return Task(self.fn, **resources)
+
+        def remote(self, *args):
+            if self.fn is batch.upscale_segment:
+                raise Submitted(args[2])
+            on_gpu_worker.append(self.resources.get("num_gpus", 0) > 0)
+            try:
+                return self.fn(*args)
+            finally:
+                on_gpu_worker.pop()
+
+    class GpuCluster:
+        def cluster_resources(self):
+            return {"CPU": 8.0, "GPU": 1.0}
+
+        def remote(self, fn=None, **options):
+            return Task(fn) if fn else Task
+
+        def get(self, ref):
+            return ref
+
+        def shutdown(self):
+            pass
+
+    def encoder_opens(codec):
+        return (True, "") if on_gpu_worker and on_gpu_worker[-1] else (False, "the driver has no GPU")
+
+    monkeypatch.setattr(batch, "_ray", GpuCluster)
+    monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
+    monkeypatch.setattr(hw_codecs, "encoder_opens", encoder_opens)
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(backend="cuda")), address="auto")
+    with pytest.raises(Submitted) as submitted:
+        batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings, progress=False)
+    assert submitted.value.args[0].encode.codec == hw_codecs.NVENC
+
+
 def test_without_ray_it_says_how_to_install_it(data, tmp_path):
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")

@@ -27,6 +27,7 @@ from .backends import refuse_unavailable
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VsrError
 from .gpu_backends import GPU_BACKENDS, runs_on_gpu
 from .images import is_image
+from .media import EncodeSettings
 from .pipeline import UpscaleSettings, upscale_video
 from .progress import Progress
 from .hw_codecs import choose_encoder
@@ -122,9 +123,14 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     if backend in GPU_BACKENDS and not gpus:  # once, not in every segment's task
         raise BackendUnavailable(f"backend {backend} cannot run: the Ray cluster has no GPU")
     on_gpu = runs_on_gpu(backend, gpus)
-    task = ray.remote(max_retries=3)(upscale_segment).options(num_cpus=0 if on_gpu else 1, num_gpus=1 if on_gpu else 0)
-    # The encoder chosen once, here: segments join only if every one was encoded alike.
-    per_task = _per_task(replace(settings.upscale, encode=choose_encoder(settings.upscale.encode, on_gpu, log)), on_gpu)
+    resources = {"num_cpus": 0 if on_gpu else 1, "num_gpus": 1 if on_gpu else 0}
+    task = ray.remote(max_retries=3)(upscale_segment).options(**resources)
+    # The encoder chosen once (segments join only if every one was encoded alike), on a worker
+    # like the segments': NVENC is the worker's GPU's to have, not the driver's.
+    encode, said = ray.get(ray.remote(choose_segment_encoder).options(**resources).remote(settings.upscale.encode, on_gpu))
+    for message in said:
+        log(message)
+    per_task = _per_task(replace(settings.upscale, encode=encode), on_gpu)
     results, pending, plans, left, total = {}, {}, {}, {}, 0
     for src in sources:
         result = results[src] = InputResult(str(src), str(out / src.name))
@@ -207,6 +213,12 @@ def upscale_segment(src: str, part: str, settings: UpscaleSettings, start: Optio
     said: list[str] = []
     summary = upscale_video(Path(src), Path(part), settings, progress=False, log=said.append, span=(start, end))
     return summary.frames, said
+
+
+def choose_segment_encoder(encode: EncodeSettings, on_gpu: bool) -> tuple[EncodeSettings, list[str]]:
+    """A Ray task: choose_encoder on a worker; returns its choice and what it said."""
+    said: list[str] = []
+    return choose_encoder(encode, on_gpu, said.append), said
 
 
 def _join(src: Path, out: Path, segments: list[Segment], manifest: "Manifest", result: InputResult,
