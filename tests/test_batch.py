@@ -224,54 +224,81 @@ def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused_once(data, tmp_path,
         batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings)
 
 
-def test_on_a_cluster_nvenc_is_looked_for_on_a_gpu_worker_not_on_the_driver(data, tmp_path, monkeypatch):
-    """A driver without NVENC may drive GPU workers that have it: their segments encode with it."""
-    from vsr import hw_codecs
+class Submitted(Exception):
+    """Raised by the fake cluster when the first segment is submitted: its settings are the args."""
 
-    on_gpu_worker = []
 
-    class Submitted(Exception):
-        pass
+def gpu_cluster(nvenc_on: dict[str, bool]):
+    """A fake Ray cluster of GPU nodes (node ID -> whether it has NVENC) whose driver has no GPU.
+    Tasks run at once, on the node their scheduling strategy names; the first segment's task
+    raises Submitted with the settings it was given."""
+    where: list[str] = []  # the node a task is running on, while it runs
 
     class Task:
-        def __init__(self, fn, **resources):
-            self.fn, self.resources = fn, resources
+        def __init__(self, fn, **options):
+            self.fn, self.options_ = fn, options
 
-        def options(self, **resources):
-            return Task(self.fn, **resources)
+        def options(self, **options):
+            return Task(self.fn, **options)
 
         def remote(self, *args):
             if self.fn is batch.upscale_segment:
                 raise Submitted(args[2])
-            on_gpu_worker.append(self.resources.get("num_gpus", 0) > 0)
+            strategy = self.options_.get("scheduling_strategy")
+            assert self.options_.get("num_gpus", 0) > 0 and strategy is not None, "looked for off a GPU node"
+            where.append(strategy.node_id)
             try:
                 return self.fn(*args)
             finally:
-                on_gpu_worker.pop()
+                where.pop()
 
-    class GpuCluster:
+    class Cluster:
         def cluster_resources(self):
-            return {"CPU": 8.0, "GPU": 1.0}
+            return {"CPU": 8.0, "GPU": float(len(nvenc_on))}
+
+        def nodes(self):
+            return [{"NodeID": node, "Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0}} for node in nvenc_on]
 
         def remote(self, fn=None, **options):
             return Task(fn) if fn else Task
 
-        def get(self, ref):
-            return ref
+        def get(self, refs):
+            return refs
 
         def shutdown(self):
             pass
 
     def encoder_opens(codec):
-        return (True, "") if on_gpu_worker and on_gpu_worker[-1] else (False, "the driver has no GPU")
+        return (True, "") if where and nvenc_on[where[-1]] else (False, "no NVENC here")
 
-    monkeypatch.setattr(batch, "_ray", GpuCluster)
+    return Cluster, encoder_opens
+
+
+NODE_A, NODE_B = "a" * 56, "b" * 56  # Ray's node IDs are 28 bytes in hex
+
+
+@pytest.mark.parametrize("nvenc_on, codec", [
+    ({NODE_A: True}, "h264_nvenc"),
+    ({NODE_A: True, NODE_B: False}, "libx264"),
+], ids=["one GPU node with NVENC", "NVENC on one of two GPU nodes"])
+def test_on_a_cluster_nvenc_is_looked_for_on_every_gpu_node_not_on_the_driver(data, tmp_path, monkeypatch,
+                                                                             nvenc_on, codec):
+    """A driver without NVENC may drive GPU nodes that have it: their segments encode with it. Where
+    only some have it, all encode with x264, since segments join only if encoded alike."""
+    from vsr import hw_codecs
+
+    cluster, encoder_opens = gpu_cluster(nvenc_on)
+    monkeypatch.setattr(batch, "_ray", cluster)
     monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
     monkeypatch.setattr(hw_codecs, "encoder_opens", encoder_opens)
+    said: list[str] = []
     settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(backend="cuda")), address="auto")
     with pytest.raises(Submitted) as submitted:
-        batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings, progress=False)
-    assert submitted.value.args[0].encode.codec == hw_codecs.NVENC
+        batch.run_batch([str(data / "video" / "imageio_realshort.mp4")], tmp_path / "out", settings,
+                        progress=False, log=said.append)
+    assert submitted.value.args[0].encode.codec == codec
+    if len(nvenc_on) > 1:
+        assert "note: 1 of 2 GPU nodes have NVENC; encoding with libx264 on all, so that segments join" in said
 
 
 def test_without_ray_it_says_how_to_install_it(data, tmp_path):

@@ -30,7 +30,7 @@ from .images import is_image
 from .media import EncodeSettings
 from .pipeline import UpscaleSettings, upscale_video
 from .progress import Progress
-from .hw_codecs import choose_encoder
+from .hw_codecs import NVENC, SOFTWARE, choose_encoder
 from .segments import Segment, join_segments, plan_segments
 
 MANIFEST = "vsr-batch.json"
@@ -125,9 +125,7 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     on_gpu = runs_on_gpu(backend, gpus)
     resources = {"num_cpus": 0 if on_gpu else 1, "num_gpus": 1 if on_gpu else 0}
     task = ray.remote(max_retries=3)(upscale_segment).options(**resources)
-    # The encoder chosen once (segments join only if every one was encoded alike), on a worker
-    # like the segments': NVENC is the worker's GPU's to have, not the driver's.
-    encode, said = ray.get(ray.remote(choose_segment_encoder).options(**resources).remote(settings.upscale.encode, on_gpu))
+    encode, said = _encoder_for_all_nodes(ray, settings.upscale.encode, on_gpu, resources)
     for message in said:
         log(message)
     per_task = _per_task(replace(settings.upscale, encode=encode), on_gpu)
@@ -219,6 +217,26 @@ def choose_segment_encoder(encode: EncodeSettings, on_gpu: bool) -> tuple[Encode
     """A Ray task: choose_encoder on a worker; returns its choice and what it said."""
     said: list[str] = []
     return choose_encoder(encode, on_gpu, said.append), said
+
+
+def _encoder_for_all_nodes(ray, encode: EncodeSettings, on_gpu: bool,
+                           resources: dict) -> tuple[EncodeSettings, list[str]]:
+    """One encoder for every segment (they join only if encoded alike), chosen on the workers:
+    NVENC is a GPU node's to have, not the driver's. Where only some nodes have it, x264 on all."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if not on_gpu:  # nothing to look for on the workers
+        said: list[str] = []
+        return choose_encoder(encode, False, said.append), said
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) > 0]
+    task = ray.remote(choose_segment_encoder)
+    choices = ray.get([task.options(**resources, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                       .remote(encode, on_gpu) for node in nodes])
+    if len({chosen.codec for chosen, _ in choices}) == 1:
+        return choices[0]
+    with_nvenc = sum(chosen.codec == NVENC for chosen, _ in choices)
+    return replace(encode, codec=SOFTWARE), [
+        f"note: {with_nvenc} of {len(nodes)} GPU nodes have NVENC; encoding with {SOFTWARE} on all, so that segments join"]
 
 
 def _join(src: Path, out: Path, segments: list[Segment], manifest: "Manifest", result: InputResult,
