@@ -228,7 +228,7 @@ def _encoder_for_all_nodes(ray, encode: EncodeSettings, on_gpu: bool,
     if not on_gpu:  # nothing to look for on the workers
         said: list[str] = []
         return choose_encoder(encode, False, said.append), said
-    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) > 0]
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("GPU", 0) > 0]
     task = ray.remote(choose_segment_encoder)
     choices = ray.get([task.options(**resources, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
                        .remote(encode, on_gpu) for node in nodes])
