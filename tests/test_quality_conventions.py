@@ -7,6 +7,7 @@ from vsr.train.evaluate import backend_y_upscaler, evaluate, torch_y_upscaler
 from vsr.train.imresize import imresize, resize_matrix
 from vsr.train.metrics import psnr, ssim
 from vsr.backends import BackendSettings, BackendUnavailable, choose_backend
+from vsr.machine import has_vnni
 from vsr.models import multiply_adds_per_pixel
 from vsr.weights import INT8_TOLERANCE_DB, load_network
 
@@ -124,18 +125,36 @@ INT8 = [(m, s, e) for m, s, e in ENGINES if e in load_network(m, s).manifest["in
 @pytest.mark.parametrize("model,scale,engine", INT8, ids=[f"{m}-x{s}-{e}" for m, s, e in INT8])
 def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine):
     """Each int8 graph, run by its engine, scores on Set5 what its record says, within the dB of
-    float32 it states; only a graph within 0.1 dB is a default."""
+    float32 it states; only a graph within 0.1 dB is a default. ONNX Runtime's int8 scores
+    differ between CPUs with and without VNNI (sums that saturate without it): on the other
+    kind than the record's, the graph must still lose no more than the record states."""
     net = load_network(model, scale)
     record = net.manifest["int8"][engine]
     backend = choose_backend(engine, net, BackendSettings(precision="int8"))
     measured = evaluate(data / "val" / "Set5", scale, backend_y_upscaler(backend))
     psnr = measured["mean"]["model"]["psnr"]
-    assert psnr == pytest.approx(record["psnr"], abs=0.005)
+    if engine == "openvino" or record["cpu_vnni"] == has_vnni():
+        assert psnr == pytest.approx(record["psnr"], abs=0.005)
     assert record["float32_psnr"] == pytest.approx(net.manifest["validation"]["psnr"], abs=0.002)
     assert record["float32_psnr"] - psnr <= record["loss_db"] + 0.005
     assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB)
     assert BackendSettings().precision == "auto" and choose_backend(engine, net, BackendSettings()).precision == (
         "int8" if record["default"] else "fp32")
+
+
+@pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])
+def test_float32_on_the_cpu_engines_is_float32(data, engine):
+    """float32 on a CPU engine gives PyTorch's output on a real image, also where the CPU has
+    bfloat16 (OpenVINO would run float layers in it there unless told not to)."""
+    import torch
+    from vsr.images import read_rgb
+
+    net = load_network("fast", 3)
+    y = (rgb_to_y(read_rgb(data / "val" / "Set5" / "butterfly.png")) / 255.0).astype(np.float32)[None, None]
+    backend = choose_backend(engine, net, BackendSettings(precision="fp32"))
+    with torch.no_grad():
+        expected = net.module(torch.from_numpy(y)).numpy()
+    assert np.abs(backend.run(y) - expected).max() < 1e-4
 
 
 NO_INT8 = [(m, s, e) for m, s, e in ENGINES if (m, s, e) not in INT8]
