@@ -9,7 +9,8 @@ import pytest
 from clips import run_vsr
 from vsr.backends import BackendSettings, choose_backend
 from vsr.train.quantize import conv_precisions
-from vsr.weights import INT8_TOLERANCE_DB, load_network, sha256, shipped_weights
+from vsr.machine import has_vnni
+from vsr.weights import load_network, sha256, shipped_weights
 
 
 def _unquantised_fast_x3(weights):
@@ -36,22 +37,27 @@ def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
         assert record["float32_psnr"] == pytest.approx(manifest["validation"]["psnr"], abs=0.002)
         assert 0 <= record["float32_psnr"] - record["psnr"] < 0.3
         assert record["loss_db"] == pytest.approx(record["float32_psnr"] - record["psnr"], abs=0.002)
+        assert record["cpu_vnni"] == has_vnni()  # ONNX Runtime's int8 scores depend on it
         assert f"{engine}: int8 {record['psnr']:.3f} dB against float32" in done.stdout
         assert choose_backend(engine, net, BackendSettings(precision="int8")).precision == "int8"
 
 
-def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_within_tolerance(data, tmp_path):
-    """fast x3 loses 0.17 dB with every layer int8 on OpenVINO; NNCF's accuracy control puts
-    layers back to float32 until the loss is at most INT8_TOLERANCE_DB, and the record names them."""
+def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_within_tolerance(data, tmp_path,
+                                                                                           monkeypatch):
+    """NNCF's accuracy control puts layers back to float32, the costliest first, until the loss is
+    within the tolerance, and the record names them. fast x3 with every layer int8 on OpenVINO
+    loses 0.17 dB on an AVX2 CPU and 0.07 on one with VNNI: 0.05 makes it act on either."""
+    from vsr.train import quantize
+
+    monkeypatch.setattr(quantize, "INT8_TOLERANCE_DB", 0.05)
     weights, _ = _unquantised_fast_x3(tmp_path / "fast_x3.pt")
-    done = run_vsr("quantize", "--model", weights, "--scale", 3, "--calibration", data / "video",
-                   "--val", data / "val" / "Set5", "--engine", "openvino")
-    assert done.returncode == 0, done.stderr
-    record = json.loads(weights.with_suffix(".json").read_text())["int8"]["openvino"]
+    said: list[str] = []
+    record = quantize.quantize(str(weights), 3, data / "video", data / "val" / "Set5", ("openvino",), log=said.append)["openvino"]
     convs = [n.name for n in onnx.load(tmp_path / record["graph"]).graph.node if n.op_type == "Conv"]
     assert 0 < len(record["float32_layers"]) < len(convs) and set(record["float32_layers"]) <= set(convs)
-    assert record["loss_db"] <= INT8_TOLERANCE_DB and record["default"]
-    assert f"kept float32: {', '.join(record['float32_layers'])}" in done.stdout
+    assert record["loss_db"] <= 0.05 and record["default"]
+    assert said[-1].endswith(f"kept float32: {', '.join(record['float32_layers'])}")
+    assert json.loads(weights.with_suffix(".json").read_text())["int8"]["openvino"] == record
 
 
 def test_accuracy_control_scores_a_graph_as_the_openvino_backend_runs_it(data):

@@ -25,6 +25,7 @@ from vsr.colour import rgb_to_y
 from vsr.errors import InputError
 from vsr.images import image_files, read_rgb
 from vsr.onnx_export import INPUT, onnx_bytes
+from vsr.machine import has_vnni
 from vsr.weights import INT8_TOLERANCE_DB, Network, load_network, sha256
 from .evaluate import as_stored, backend_y_upscaler, evaluate
 from .imresize import hr_lr_pair
@@ -180,7 +181,7 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
         records[engine].update({
             "psnr": round(after["psnr"], 3), "ssim": round(after["ssim"], 4), "float32_psnr": round(before["psnr"], 3),
             "loss_db": loss, "default": default, "quantizer": f"{package} {metadata.version(package)}",
-            "calibration": f"{len(frames)} frames {CROP[1]}x{CROP[0]} from {calibration}",
+            "calibration": f"{len(frames)} frames {CROP[1]}x{CROP[0]} from {calibration}", "cpu_vnni": has_vnni(),
         })
         log(f"{engine}: int8 {after['psnr']:.3f} dB against float32 {before['psnr']:.3f} dB on {val} "
             f"({loss:+.3f} dB lost; {'the default' if default else 'not the default'})"

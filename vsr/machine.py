@@ -20,6 +20,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def has_vnni() -> bool:
+    """Whether the CPU has VNNI (AVX512-VNNI, AVX-VNNI or AMX): without it, ONNX Runtime's
+    int8 sums pairs of products in int16, which can saturate, so its int8 scores differ."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False
+
+
 def memory_gib() -> float:
     """Total memory in GiB, 0 where it cannot be read."""
     try:
