@@ -125,15 +125,15 @@ INT8 = [(m, s, e) for m, s, e in ENGINES if e in load_network(m, s).manifest["in
 @pytest.mark.parametrize("model,scale,engine", INT8, ids=[f"{m}-x{s}-{e}" for m, s, e in INT8])
 def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine):
     """Each int8 graph, run by its engine, scores on Set5 what its record says, within the dB of
-    float32 it states; only a graph within 0.1 dB is a default. ONNX Runtime's int8 scores
-    differ between CPUs with and without VNNI (sums that saturate without it): on the other
-    kind than the record's, the graph must still lose no more than the record states."""
+    float32 it states; only a graph within 0.1 dB is a default. int8 scores differ between CPUs
+    with and without VNNI (ONNX Runtime's sums saturate without it): on the other kind than
+    the record's, the graph must still lose no more than the record states."""
     net = load_network(model, scale)
     record = net.manifest["int8"][engine]
     backend = choose_backend(engine, net, BackendSettings(precision="int8"))
     measured = evaluate(data / "val" / "Set5", scale, backend_y_upscaler(backend))
     psnr = measured["mean"]["model"]["psnr"]
-    if engine == "openvino" or record["cpu_vnni"] == has_vnni():
+    if record["cpu_vnni"] == has_vnni():
         assert psnr == pytest.approx(record["psnr"], abs=0.005)
     assert record["float32_psnr"] == pytest.approx(net.manifest["validation"]["psnr"], abs=0.002)
     assert record["float32_psnr"] - psnr <= record["loss_db"] + 0.005

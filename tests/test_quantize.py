@@ -37,7 +37,7 @@ def test_quantize_writes_scores_and_records_a_graph_per_engine(data, tmp_path):
         assert record["float32_psnr"] == pytest.approx(manifest["validation"]["psnr"], abs=0.002)
         assert 0 <= record["float32_psnr"] - record["psnr"] < 0.3
         assert record["loss_db"] == pytest.approx(record["float32_psnr"] - record["psnr"], abs=0.002)
-        assert record["cpu_vnni"] == has_vnni()  # ONNX Runtime's int8 scores depend on it
+        assert record["cpu_vnni"] == has_vnni()  # int8 scores depend on it
         assert f"{engine}: int8 {record['psnr']:.3f} dB against float32" in done.stdout
         assert choose_backend(engine, net, BackendSettings(precision="int8")).precision == "int8"
 
@@ -46,7 +46,7 @@ def test_accuracy_control_keeps_the_costliest_layers_float32_until_int8_is_withi
                                                                                            monkeypatch):
     """NNCF's accuracy control puts layers back to float32, the costliest first, until the loss is
     within the tolerance, and the record names them. fast x3 with every layer int8 on OpenVINO
-    loses 0.17 dB on an AVX2 CPU and 0.07 on one with VNNI: 0.05 makes it act on either."""
+    lost 0.17 dB on an AVX2 CPU and 0.07 on one with VNNI: 0.05 makes it act on either."""
     from vsr.train import quantize
 
     monkeypatch.setattr(quantize, "INT8_TOLERANCE_DB", 0.05)

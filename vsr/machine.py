@@ -21,8 +21,8 @@ def cpu_model() -> str:
 
 
 def has_vnni() -> bool:
-    """Whether the CPU has VNNI (AVX512-VNNI, AVX-VNNI or AMX): without it, ONNX Runtime's
-    int8 sums pairs of products in int16, which can saturate, so its int8 scores differ."""
+    """Whether the CPU has VNNI (AVX512-VNNI, AVX-VNNI or AMX): without it, int8 engines sum
+    pairs of products in int16 (ONNX Runtime's can saturate), so int8 scores differ."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
