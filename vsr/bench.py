@@ -273,7 +273,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# vsr bench: x{s['scale']}, {wi}x{hi} -> {wo}x{ho}, {s['frames']} frames of {source}", "",
         f"- Date: {report['date']}",
-        f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; {m['os']}",
+        f"- CPU: {m['cpu']}, {m['cores']} cores, {'with' if m['cpu_vnni'] else 'without'} VNNI (int8 speed and"
+        f" ONNX Runtime's int8 scores depend on it); memory {m['memory_gib']} GiB; {m['os']}",
         f"- GPU: {m.get('gpu', 'none')}" + (f", driver {m['driver']}" if m.get("driver") else "")
         + (f", CUDA {m['cuda']}" if m.get("cuda") else "")
         + (f", TensorRT {m['versions']['tensorrt']}" if m["versions"].get("tensorrt") else ""),

@@ -73,6 +73,7 @@ def describe(device: str = "cpu") -> dict:
     """One dict naming the machine; GPU fields where torch sees a CUDA device."""
     info = {
         "cpu": cpu_model(),
+        "cpu_vnni": has_vnni(),
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib(), 1),
         "os": platform.platform(),
