@@ -8,29 +8,27 @@ from importlib import metadata
 from typing import Optional
 
 
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it (platform's guess elsewhere)."""
+def _cpuinfo(field: str) -> Optional[str]:
+    """The first CPU's `field` in /proc/cpuinfo, None where there is no such file or field."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (platform's guess elsewhere)."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def has_vnni() -> bool:
     """Whether the CPU has VNNI (AVX512-VNNI, AVX-VNNI or AMX): without it, int8 engines sum
     pairs of products in int16 (ONNX Runtime's can saturate), so int8 scores differ."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set((_cpuinfo("flags") or "").split()))
 
 
 def memory_gib() -> float:
