@@ -1,12 +1,14 @@
 """The resize, colour and metric conventions of the SR literature, against known values."""
 import numpy as np
 import pytest
+import torch
 
 from vsr.colour import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.train.evaluate import backend_y_upscaler, evaluate, torch_y_upscaler
 from vsr.train.imresize import imresize, resize_matrix
 from vsr.train.metrics import psnr, ssim
 from vsr.backends import BackendSettings, BackendUnavailable, choose_backend
+from vsr.images import read_rgb
 from vsr.machine import has_vnni
 from vsr.models import multiply_adds_per_pixel
 from vsr.weights import INT8_TOLERANCE_DB, load_network
@@ -146,9 +148,6 @@ def test_int8_graphs_score_what_their_manifests_state(data, model, scale, engine
 def test_float32_on_the_cpu_engines_is_float32(data, engine):
     """float32 on a CPU engine gives PyTorch's output on a real image, also where the CPU has
     bfloat16 (OpenVINO would run float layers in it there unless told not to)."""
-    import torch
-    from vsr.images import read_rgb
-
     net = load_network("fast", 3)
     y = (rgb_to_y(read_rgb(data / "val" / "Set5" / "butterfly.png")) / 255.0).astype(np.float32)[None, None]
     backend = choose_backend(engine, net, BackendSettings(precision="fp32"))

@@ -223,11 +223,11 @@ def _encoder_for_all_nodes(ray, encode: EncodeSettings, on_gpu: bool,
                            resources: dict) -> tuple[EncodeSettings, list[str]]:
     """One encoder for every segment (they join only if encoded alike), chosen on the workers:
     NVENC is a GPU node's to have, not the driver's. Where only some nodes have it, x264 on all."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     if not on_gpu:  # nothing to look for on the workers
         said: list[str] = []
         return choose_encoder(encode, False, said.append), said
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("GPU", 0) > 0]
     task = ray.remote(choose_segment_encoder)
     choices = ray.get([task.options(**resources, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
