@@ -37,7 +37,10 @@ def load_y_pairs(folders: Sequence[str | Path], scale: int,
 
 
 class PatchDataset(Dataset):
-    """Index k -> (LR patch 1xPxP, HR patch 1x(sP)x(sP)), drawn from images by their area."""
+    """Index k -> (LR patch 1xPxP, HR patch 1x(sP)x(sP)), drawn from images by their area.
+
+    Pairs are float32 in 0..1, or uint8 (the compressed sequences' frames, kept small in memory).
+    """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, lr_patch: int, seed: int):
         self.pairs, self.scale, self.lr_patch, self.seed = pairs, scale, lr_patch, seed
@@ -56,11 +59,14 @@ class PatchDataset(Dataset):
         lr_p = lr[top : top + p, left : left + p]
         hr_p = hr[top * s : (top + p) * s, left * s : (left + p) * s]
         # Bicubic shrinking of a multiple-of-scale image commutes with flips and 90-degree
-        # turns, so augmenting the pair stays a true (HR, bicubic LR) pair.
+        # turns, so augmenting the pair stays a true (HR, bicubic LR) pair; a codec's artifacts
+        # turned are still artifacts of the kind (uint8 pairs are the compressed sequences).
         turns, flip = rng.integers(0, 4), rng.integers(0, 2)
         lr_p, hr_p = np.rot90(lr_p, turns), np.rot90(hr_p, turns)
         if flip:
             lr_p, hr_p = lr_p[:, ::-1], hr_p[:, ::-1]
+        if lr_p.dtype == np.uint8:
+            lr_p, hr_p = lr_p.astype(np.float32) / 255, hr_p.astype(np.float32) / 255
         return (
             torch.from_numpy(np.ascontiguousarray(lr_p))[None],
             torch.from_numpy(np.ascontiguousarray(hr_p))[None],

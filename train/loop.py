@@ -22,7 +22,9 @@ from vsr.models import TRAINING_FORMS, build_training_model, deploy_form
 from vsr.progress import Progress
 from vsr.weights import load_model, read_manifest, save_weights, sha256
 from .data import PatchDataset, load_y_pairs
+from .degrade import PairSettings, load_degraded_pairs
 from .evaluate import evaluate, torch_y_upscaler
+from .video_eval import PAN_FRAMES, VALIDATION_CRFS, compressed_validation_set, evaluate_compressed
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class TrainConfig:
     data: tuple[str, ...] = ()  # folders of training images (T91, BSD200, photos ...)
     val: str = ""  # folder of validation images (Set5)
     out: str = "runs/espcn_x3"  # checkpoints, log.csv and best.pt go here
-    loss: str = "l1"  # "l1" or "mse"
+    loss: str = "l1"  # "l1", "mse", or "psnr" (the mean of each patch's log MSE: mean PSNR, as scored)
     steps: int = 60_000  # optimiser steps in all
     batch: int = 64
     lr_patch: int = 17  # LR patch side; HR patches are scale times larger
@@ -48,6 +50,9 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 mixed precision on the CPU (CUDA always mixes in float16)
     init: str = ""  # weights file to start from (fine-tuning) instead of random weights
     ema: float = 0.0  # decay of a moving average of the weights, scored and kept instead of them; 0: none
+    # "clean": LR by MATLAB bicubic, scored on Set5 as the literature does; "compressed": LR
+    # sequences through real encoders (train/degrade.py), scored on val panned through x264.
+    source: str = "clean"
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -82,7 +87,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     amp = device == "cuda"  # float16 mixed precision on the GPU; bfloat16 on the CPU only if asked
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}[cfg.loss]
+    loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss, "psnr": log_mse}[cfg.loss]
 
     step, best, wall = 0, -math.inf, 0.0
     last_path = out / "last.pt"
@@ -110,10 +115,21 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     else:
         init = _load_init(model, cfg) if cfg.init else None
 
-    pairs, left_out = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
-    if left_out:
-        print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
-              f"({cfg.lr_patch * cfg.scale} px on the short side) and are left out", file=sys.stderr)
+    if cfg.source == "compressed":
+        settings = PairSettings(scale=cfg.scale)
+        if cfg.lr_patch > settings.lr_size:
+            raise SettingsError(f"--patch {cfg.lr_patch}: compressed sequences are {settings.lr_size} px; "
+                                "give at most that")
+        hr, lr, _ = load_degraded_pairs(cfg.data, settings, quiet=quiet)
+        pairs = list(zip(hr, lr))
+        validation = compressed_validation_set(cfg.val, cfg.scale)
+        validate = lambda net: evaluate_compressed(validation, cfg.scale, torch_y_upscaler(net, device))  # noqa: E731
+    else:
+        pairs, left_out = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
+        if left_out:
+            print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
+                  f"({cfg.lr_patch * cfg.scale} px on the short side) and are left out", file=sys.stderr)
+        validate = lambda net: evaluate(cfg.val, cfg.scale, torch_y_upscaler(net, device))  # noqa: E731
     dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
     end = min(until or cfg.steps, cfg.steps)
     batches = BatchSampler(range(step * cfg.batch, end * cfg.batch), cfg.batch, drop_last=True)
@@ -147,7 +163,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         if step % cfg.eval_every == 0 or step == cfg.steps:
             kept = model if ema is None else ema.module  # what is scored and saved
             kept.eval()
-            scores = evaluate(cfg.val, cfg.scale, torch_y_upscaler(kept, device))["mean"]
+            scores = validate(kept)["mean"]
             model.train()
             psnr, ssim = scores["model"]["psnr"], scores["model"]["ssim"]
             latest = f"val {psnr:.2f} dB"
@@ -168,6 +184,13 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     progress.close(step, latest)
     best_json = out / "best.json"  # absent only if a resumed run never beat the checkpoint's best
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
+
+
+def log_mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """The mean over patches of log(MSE + 1e-5): minimising it maximises the mean PSNR, so that a
+    heavily compressed patch (large MSE) does not outweigh a lightly compressed one, as in MSE.
+    The 1e-5 (about 50 dB) keeps flat patches from dominating."""
+    return torch.log(((sr - hr) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
 
 
 def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
@@ -227,9 +250,14 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dic
         "loss": cfg.loss,
         "train_wall_s": round(wall, 1),
         "machine": machine.describe(device),
+        "source": cfg.source,
         "validation": {"data": cfg.val, "psnr": round(scores["model"]["psnr"], 3),
                        "ssim": round(scores["model"]["ssim"], 4),
-                       "bicubic_psnr": round(scores["bicubic"]["psnr"], 3)},
+                       "bicubic_psnr": round(scores["bicubic"]["psnr"], 3),
+                       **({"protocol": f"panned {PAN_FRAMES} frames, x264 CRF {'/'.join(map(str, VALIDATION_CRFS))}",
+                           "flicker": round(scores["model"]["flicker"], 3),
+                           "bicubic_flicker": round(scores["bicubic"]["flicker"], 3)}
+                          if cfg.source == "compressed" else {})},
         "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
         "train_config": config_record(cfg),
         "init": init,

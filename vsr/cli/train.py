@@ -30,7 +30,9 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "image-space residual, trained with re-parameterised branches and saved folded.")
 @click.option("--channels", default="64,32", show_default=True, callback=_widths,
               help="Hidden widths, comma-separated; the count is the depth.")
-@click.option("--loss", type=click.Choice(["l1", "mse"]), default="l1", show_default=True)
+@click.option("--loss", type=click.Choice(["l1", "mse", "psnr"]), default="l1", show_default=True,
+              help="psnr: the mean of each patch's log MSE, which weighs a heavily and a lightly compressed patch "
+                   "alike (MSE lets the heavy ones dominate).")
 @click.option("--steps", type=click.IntRange(1), default=60_000, show_default=True, help="Optimiser steps in all.")
 @click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--patch", "lr_patch", type=click.IntRange(4), default=17, show_default=True, help="LR patch side in pixels.")
@@ -50,10 +52,15 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Score and keep a moving average of the weights with this decay per step (e.g. 0.999; "
                    "0: the weights themselves): it smooths the noise of the last steps.")
+@click.option("--source", type=click.Choice(["clean", "compressed"]), default="clean", show_default=True,
+              help="The input to train for. clean: LR by MATLAB bicubic, validated on --val's images. compressed: "
+                   "LR sequences made as real video is (swscale's scalers, then x264, x265, VP9, MPEG-4 or MPEG-2 "
+                   "through PyAV; made once into ~/.cache/vsr/degraded), validated on --val's images panned "
+                   "and encoded by x264 at CRF 23, 28 and 33; --patch at most 64.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
-                  workers, threads, device, bf16, init, ema, resume, quiet) -> None:
+                  workers, threads, device, bf16, init, ema, source, resume, quiet) -> None:
     """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
@@ -66,6 +73,6 @@ def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr
     cfg = TrainConfig(scale=scale, model=model, channels=channels, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
-                      bf16=bf16, init=init or "", ema=ema)
+                      bf16=bf16, init=init or "", ema=ema, source=source)
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))
