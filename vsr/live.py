@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Optional
@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import InputError, OutputError
 from .media import check_output, temporary_path
+from .source import SourceChoice, judge_camera, judge_video, resolve
 from .target_fps import model_for_fps
 from .upscaler import ModelSettings, Upscaler
 
@@ -79,6 +80,18 @@ def open_source(source: str) -> tuple[cv2.VideoCapture, bool]:
         what = "camera" if source.isdigit() or source.startswith("/dev/") else "source"
         raise InputError(f"cannot open {what} {source}: missing, busy, or not something OpenCV can read")
     return capture, is_file
+
+
+def judge_live(source: str, capture: cv2.VideoCapture, is_file: bool) -> SourceChoice:
+    """The kind of input a live source is: a file as vsr upscale judges it, a camera by the
+    format it delivers, a stream URL compressed (streams are sent compressed)."""
+    if is_file:
+        with av.open(source) as container:
+            return judge_video(container, container.streams.video[0], source)
+    if source.isdigit() or source.startswith("/dev/"):
+        code = int(capture.get(cv2.CAP_PROP_FOURCC))
+        return judge_camera("".join(chr((code >> 8 * i) & 0xFF) for i in range(4)) if code > 0 else "")
+    return SourceChoice("compressed", "a network stream")
 
 
 class LatestFrame:
@@ -211,7 +224,9 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
     capture, is_file = open_source(settings.source)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     size = size if all(size) else (640, 360)  # a stream may not say before its first frame
-    network = settings.network
+    kind = resolve(settings.network.source, settings.network.model, judge_live(settings.source, capture, is_file))
+    log(f"source: {kind.kind} ({kind.reason})")
+    network = replace(settings.network, source=kind.kind)
     if settings.target_fps is not None:
         fps = settings.target_fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
         network = model_for_fps(network, size, fps, NETWORK_SHARE, log)

@@ -27,6 +27,7 @@ from .images import image_files, is_image, read_rgb, write_rgb
 from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
                     open_input, plane, video_info)
 from .progress import Progress
+from .source import SourceChoice, judge_video, resolve
 from .target_fps import model_for_fps
 from .upscaler import ModelSettings, Upscaler, upscale_chroma
 
@@ -76,6 +77,7 @@ class Summary:
     backend: str
     stages: list[Stage]
     damage: Damage = field(default_factory=Damage)
+    source: Optional[SourceChoice] = None  # the kind of model taken for the input, and why
 
     @property
     def fps(self) -> float:
@@ -91,13 +93,16 @@ class Summary:
             "size_in": list(self.size_in), "size_out": list(self.size_out), "model": self.model, "backend": self.backend,
             "stages_ms_per_frame": {s.name: round(s.ms_per_frame(), 2) for s in self.stages},
             "limiting_stage": self.limiting().name, "damage": self.damage.as_dict(),
+            "source": self.source.as_dict() if self.source else None,
         }
 
     def paragraph(self) -> str:
         stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
         (wi, hi), (wo, ho) = self.size_in, self.size_out
         return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.1f} fps) "
-                f"with {self.model} on {self.backend}. Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
+                f"with {self.model} on {self.backend}"
+                + (f" (for {self.source.kind} input: {self.source.reason})" if self.source else "")
+                + f". Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
                 f"Wrote {self.output}." + (f" Damage: {self.damage.describe()}." if self.damage.describe() else ""))
 
 
@@ -158,7 +163,11 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         # The writer first: an encoder or container that cannot take the output fails before the network loads.
         encode = choose_encoder(settings.encode, on_gpu, log)
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
-            size, network = (info.width, info.height), settings.network
+            size = (info.width, info.height)
+            source = resolve(settings.network.source, settings.network.model,
+                             judge_video(container, container.streams[info.index], src))
+            network = replace(settings.network, source=source.kind)
+            log(f"source: {source.kind} ({source.reason})")
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
             upscaler = Upscaler(network, log, size)
@@ -177,7 +186,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             finally:
                 upscaler.close()
         return Summary(str(src), str(out), count, time.perf_counter() - started, (info.width, info.height),
-                       (width, height), upscaler.net.name, upscaler.backend.name, stages, damage)
+                       (width, height), upscaler.net.name, upscaler.backend.name, stages, damage, source)
     finally:
         container.close()
 
@@ -366,14 +375,24 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
         raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
     check_output(out, [src], settings.overwrite)
     rgb = read_rgb(src)
-    upscaler = upscaler or Upscaler(settings.network, log, (rgb.shape[1], rgb.shape[0]))
+    source = _image_source(settings, log if upscaler is None else None)
+    upscaler = upscaler or Upscaler(replace(settings.network, source=source.kind), log, (rgb.shape[1], rgb.shape[0]))
     t0 = time.perf_counter()
     result = upscaler.upscale_rgb(rgb)
     stage = Stage("upscale", time.perf_counter() - t0, 1)
     write_rgb(out, result)
     h, w = rgb.shape[:2]
     return Summary(str(src), str(out), 1, stage.busy, (w, h), (result.shape[1], result.shape[0]),
-                   upscaler.net.name, upscaler.backend.name, [stage])
+                   upscaler.net.name, upscaler.backend.name, [stage], source=source)
+
+
+def _image_source(settings: UpscaleSettings, log: Optional[Callable[[str], None]]) -> SourceChoice:
+    """Images take the clean models unless --source says otherwise: a still is not a codec's frame."""
+    source = resolve(settings.network.source, settings.network.model,
+                     SourceChoice("clean", "an image, not compressed video"))
+    if log:
+        log(f"source: {source.kind} ({source.reason})")
+    return source
 
 
 def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
@@ -389,7 +408,8 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     if out.resolve() == src.resolve():
         raise OutputError(f"{out}: output folder is the input folder; choose another")
     out.mkdir(parents=True, exist_ok=True)
-    upscaler = Upscaler(settings.network, log)
+    source = _image_source(settings, log)
+    upscaler = Upscaler(replace(settings.network, source=source.kind), log)
     bar = Progress(len(files), "images", enabled=progress)
     stage, started, failed, one = Stage("upscale"), time.perf_counter(), [], None
     for i, path in enumerate(files):
@@ -407,4 +427,4 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
         raise InputError(f"{len(failed)} of {len(files)} images could not be upscaled ({', '.join(failed)}); "
                          f"the other {len(files) - len(failed)} are in {out}")
     return Summary(str(src), str(out), len(files), time.perf_counter() - started, one.size_in, one.size_out,
-                   upscaler.net.name, upscaler.backend.name, [stage])
+                   upscaler.net.name, upscaler.backend.name, [stage], source=source)

@@ -10,12 +10,12 @@ from .backends import BackendSettings, choose_backend
 from .errors import SettingsError
 from .speed import engine_ms
 from .upscaler import ModelSettings
-from .weights import SHIPPED, load_network
+from .weights import COMPRESSED_MODELS, SHIPPED, load_network
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One shipped model as measured: its Set5 PSNR at the precision it ran, and its speed."""
+    """One shipped model as measured: its validation PSNR at the precision it ran, and its speed."""
 
     model: str
     backend: str
@@ -28,10 +28,11 @@ class Candidate:
 
 
 def measure_shipped(settings: ModelSettings, size: tuple[int, int]) -> list[Candidate]:
-    """Each shipped model for settings.scale on settings' backend and precision, at `size`."""
-    found = []
-    for name in SHIPPED:
-        net = load_network(name, settings.scale)
+    """Each shipped model for settings.scale and settings.source (the kind of input, resolved) on
+    settings' backend and precision, at `size`."""
+    found, kind = [], "compressed" if settings.source == "compressed" else "clean"
+    for name in COMPRESSED_MODELS if kind == "compressed" else SHIPPED:
+        net = load_network(name, settings.scale, kind)
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision, size=size)
         backend = choose_backend(settings.backend, net, backend_settings)
         try:
@@ -39,7 +40,8 @@ def measure_shipped(settings: ModelSettings, size: tuple[int, int]) -> list[Cand
         finally:
             backend.close()
         int8 = net.manifest.get("int8", {}).get(getattr(backend, "chosen", backend).engine, {})
-        psnr = int8["psnr"] if backend.precision == "int8" else net.manifest["validation"]["psnr"]
+        # Its validation score (Set5; for compressed input, Set5 panned through x264) less what int8 lost there.
+        psnr = net.manifest["validation"]["psnr"] - (int8["loss_db"] if backend.precision == "int8" else 0.0)
         found.append(Candidate(name, backend.name, psnr, ms))
     return found
 
@@ -64,7 +66,8 @@ def model_for_fps(settings: ModelSettings, size: tuple[int, int], fps: float, sh
     measured = ", ".join(f"{c.model} {c.fps:.0f} fps ({c.psnr:.2f} dB)" for c in candidates)
     budget = f"{share:.0%} of the frame time" if share < 1 else "the whole frame time"
     if holds:
-        log(f"model: {pick.model}, the best on Set5 that holds {fps:g} fps with {budget} for the network "
+        on = "Set5 panned through x264" if settings.source == "compressed" else "Set5"
+        log(f"model: {pick.model}, the best on {on} that holds {fps:g} fps with {budget} for the network "
             f"(measured at {width}x{height} on {pick.backend}: {measured})")
     else:
         log(f"warning: no model holds {fps:g} fps at {width}x{height} here with {budget} for the network; "

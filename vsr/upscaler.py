@@ -26,6 +26,9 @@ class ModelSettings:
     backend: str = "auto"
     precision: str = "auto"  # auto, fp32 or int8 (BackendSettings says what auto means)
     threads: int = 0  # inference threads (0: one per core)
+    # The input the weights were trained for: clean, compressed, or auto, which upscale_path
+    # judges from the input (vsr.source); an Upscaler given auto, seeing no file, takes clean.
+    source: str = "auto"
 
 
 class Upscaler:
@@ -40,7 +43,7 @@ class Upscaler:
     def __init__(self, settings: ModelSettings = ModelSettings(), log: Optional[Callable[[str], None]] = None,
                  size: Optional[tuple[int, int]] = None):
         self.scale = settings.scale
-        self.net = load_network(settings.model, settings.scale)
+        self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
                                            size=size or BackendSettings.size)
         self.backend = choose_backend(settings.backend, self.net, backend_settings, log)

@@ -22,23 +22,31 @@ from .models import MODELS, build_model
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # The models that ship for every scale, fastest first.
 SHIPPED = ("fast", "balanced", "espcn")
+# Those that ship for compressed input too (trained on LR through real encoders), as MODEL_xS_compressed.pt.
+COMPRESSED_MODELS = ("fast", "balanced")
+KINDS = ("clean", "compressed")
 # int8 may be a model's default only where it costs at most this much Set5 PSNR.
 INT8_TOLERANCE_DB = 0.1
 
 
-def shipped_weights(scale: int, model: str = "espcn") -> Path:
-    """Path of the weights that ship with the package for `model` at `scale`."""
-    path = WEIGHTS_DIR / f"{model}_x{scale}.pt"
+def shipped_weights(scale: int, model: str = "espcn", kind: str = "clean") -> Path:
+    """Path of the weights that ship with the package for `model` at `scale`, for clean or compressed input."""
+    path = WEIGHTS_DIR / f"{model}_x{scale}{'_compressed' if kind == 'compressed' else ''}.pt"
     if not path.exists():
         shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
-        raise WeightsError(f"no shipped weights for {model} x{scale}; shipped: {', '.join(shipped) or 'none'}")
+        raise WeightsError(f"no shipped weights for {model} x{scale}{' for compressed input' if kind == 'compressed' else ''}; "
+                           f"shipped: {', '.join(shipped) or 'none'}")
     return path
 
 
-def weights_path(model: str, scale: int) -> Path:
-    """The weights file of a shipped model's name (fast, balanced, espcn), or `model` as a path."""
+def weights_path(model: str, scale: int, kind: str = "clean") -> Path:
+    """The weights file of a shipped model's name (fast, balanced, espcn) for an input `kind`, or
+    `model` as a path (whatever the kind)."""
     if model in SHIPPED:
-        return shipped_weights(scale, model)
+        if kind == "compressed" and model not in COMPRESSED_MODELS:
+            raise WeightsError(f"{model} has no weights for compressed input; those of "
+                               f"{', '.join(COMPRESSED_MODELS)} do")
+        return shipped_weights(scale, model, kind)
     path = Path(model)
     if not path.is_file():
         raise WeightsError(f"{model}: neither a shipped model ({', '.join(SHIPPED)}) nor a weights file")
@@ -133,7 +141,7 @@ class Network:
         return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB and self.int8_graph(engine) is not None
 
 
-def load_network(model: str, scale: int) -> Network:
-    """The network for a shipped model's name or a weights file, at `scale`, with its manifest."""
-    path = weights_path(model, scale)
+def load_network(model: str, scale: int, kind: str = "clean") -> Network:
+    """The network for a shipped model's name (for `kind` of input) or a weights file, at `scale`, with its manifest."""
+    path = weights_path(model, scale, kind)
     return Network(load_model(path, scale=scale), path, read_manifest(path) or {})

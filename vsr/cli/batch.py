@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import engine_options, quiet_log, scale_and_model_options, settings_from
+from .options import engine_options, quiet_log, scale_and_model_options, settings_from, source_option
 
 
 @click.command("batch")
@@ -15,6 +15,7 @@ from .options import engine_options, quiet_log, scale_and_model_options, setting
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: each input's upscaled file under its own name, and the manifest.")
 @scale_and_model_options
+@source_option()
 @engine_options
 @click.option("--segment-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="A long video is cut at its first keyframe after each such stretch; each piece is one task.")
@@ -24,7 +25,7 @@ from .options import engine_options, quiet_log, scale_and_model_options, setting
               help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting one here.")
 @click.option("--quiet", is_flag=True, help="No progress line; warnings still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input on stdout.")
-def batch_command(inputs, out, scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
+def batch_command(inputs, out, scale, model, source_kind, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
                   segment_seconds, workers, address, quiet, as_json) -> None:
     """Upscale many videos, and long ones, in parallel on Ray, into the folder --out.
 
@@ -39,7 +40,8 @@ def batch_command(inputs, out, scale, model, backend, precision, codec, crf, pre
     """
     from vsr.batch import BatchSettings, run_batch
 
-    upscale = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict)
+    upscale = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
+                            source_kind)
     settings = BatchSettings(upscale=upscale, segment_seconds=segment_seconds, workers=workers, address=address)
     log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     results = run_batch(list(inputs), out, settings, progress=not quiet and not as_json, log=log)

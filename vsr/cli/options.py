@@ -20,6 +20,17 @@ def scale_and_model_options(f):
                         help="Upscaling factor.")(f)
 
 
+SOURCE_HELP = ("The kind of input the models were trained for. auto: an image, a lossless video or one of at least "
+               "1.5 bits per pixel takes the clean models, a typical compressed video the compressed ones (fast "
+               "and balanced have both); it says which and why.")
+
+
+def source_option(name: str = "--source"):
+    """--source (vsr live: --source-kind, since its --source is the camera or file)."""
+    return click.option(name, "source_kind", type=click.Choice(["auto", "clean", "compressed"]), default="auto",
+                        show_default=True, help=SOURCE_HELP)
+
+
 def engine_options(f):
     """Where the network runs and how the video is encoded: `vsr upscale`'s and `vsr batch`'s options."""
     options = [
@@ -51,13 +62,14 @@ def engine_options(f):
     return f
 
 
-def settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict, **more):
+def settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict, source_kind="auto",
+                  **more):
     """The UpscaleSettings of those options (and of `more` of its fields)."""
     from vsr.media import EncodeSettings
     from vsr.pipeline import UpscaleSettings
     from vsr.upscaler import ModelSettings
 
     network = ModelSettings(scale=int(scale), model=model or "balanced", backend=backend, precision=precision,
-                            threads=threads)
+                            threads=threads, source=source_kind)
     encode = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, threads=threads)
     return UpscaleSettings(network=network, encode=encode, strict=strict, **more)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .options import engine_options, quiet_log, scale_and_model_options, settings_from
+from .options import engine_options, quiet_log, scale_and_model_options, settings_from, source_option
 
 
 @click.command("upscale")
@@ -16,13 +16,14 @@ from .options import engine_options, quiet_log, scale_and_model_options, setting
               help="Instead of --model: the best model whose network holds N fps here, measured at the video's "
                    "size (a second per model, then cached), leaving 60 % of each frame's time to decoding, "
                    "chroma and encoding.")
+@source_option()
 @engine_options
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUT if it exists (never the input).")
 @click.option("--quiet", is_flag=True,
               help="No progress line, no summary; warnings and notes of what is dropped, converted or reduced "
                    "still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-def upscale_command(src, out, scale, model, target_fps, backend, precision, codec, crf, preset, pix_fmt, threads, strict, overwrite,
+def upscale_command(src, out, scale, model, target_fps, source_kind, backend, precision, codec, crf, preset, pix_fmt, threads, strict, overwrite,
                     quiet, as_json) -> None:
     """Upscale IN to OUT by --scale: a video (audio, subtitles and timing kept), an image,
     or a folder of images (OUT is then a folder).
@@ -39,7 +40,7 @@ def upscale_command(src, out, scale, model, target_fps, backend, precision, code
     if model is not None and target_fps is not None:
         raise click.UsageError("give --model or --target-fps, not both")
     settings = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
-                             target_fps=target_fps, overwrite=overwrite)
+                             source_kind, target_fps=target_fps, overwrite=overwrite)
     log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     summary = upscale_path(src, out, settings, progress=not quiet and not as_json, log=log)
     if as_json:
