@@ -59,10 +59,14 @@ def bits_per_pixel(container: av.container.InputContainer, stream: av.video.stre
 
 def judge_video(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                 path: str | Path) -> SourceChoice:
-    """clean for a lossless codec or at least CLEAN_BITS_PER_PIXEL, compressed otherwise."""
+    """clean for a lossless codec, H.264 in x264's lossless profile, or at least
+    CLEAN_BITS_PER_PIXEL; compressed otherwise."""
     codec = stream.codec_context.name
     if codec in LOSSLESS_CODECS:
         return SourceChoice("clean", f"{codec} is a lossless codec")
+    if codec == "h264" and stream.codec_context.profile == "High 4:4:4 Predictive" and \
+            stream.codec_context.pix_fmt in ("yuv420p", "yuvj420p", "yuv420p10le"):
+        return SourceChoice("clean", "h264 High 4:4:4 Predictive at 4:2:0: x264's lossless mode")
     bpp = bits_per_pixel(container, stream, path)
     if bpp is None:
         return SourceChoice("compressed", f"{codec} at an unknown bit rate (lossy codecs usually compress)")

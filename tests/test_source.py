@@ -1,0 +1,65 @@
+"""--source auto: clean models for images and lossless video, compressed ones for a typical compressed video."""
+import json
+
+import pytest
+
+from clips import real_frames, run_vsr, write_clip
+from vsr.errors import SettingsError
+from vsr.source import SourceChoice, judge_camera, resolve
+
+
+@pytest.fixture(scope="module")
+def frames(data):
+    return real_frames(data / "video" / "moviepy_chaplin.mp4", 12, 320, 180)
+
+
+@pytest.mark.parametrize("options, kind", [({"qp": "0", "preset": "medium"}, "clean"),
+                                           ({"crf": "28", "preset": "medium"}, "compressed")],
+                         ids=["lossless", "crf28"])
+def test_auto_takes_the_kind_the_file_is(frames, tmp_path, options, kind):
+    clip = write_clip(tmp_path / "in.mp4", frames, options=options)
+    result = run_vsr("upscale", clip, tmp_path / "out.mp4", "--scale", 2, "--model", "fast", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    reason = "lossless mode" if kind == "clean" else "bits per pixel"
+    assert summary["source"]["kind"] == kind and reason in summary["source"]["reason"]
+    assert summary["model"] == ("fast_x2" if kind == "clean" else "fast_x2_compressed")
+    assert f"source: {kind} (h264" in result.stderr
+
+
+def test_an_image_takes_the_clean_models_unless_told(data, tmp_path):
+    image = data / "val" / "Set5" / "bird.png"
+    auto = json.loads(run_vsr("upscale", image, tmp_path / "a.png", "--scale", 2, "--json").stdout)
+    told = json.loads(run_vsr("upscale", image, tmp_path / "b.png", "--scale", 2, "--json", "--source", "compressed").stdout)
+    assert auto["source"]["kind"] == "clean" and auto["model"] == "balanced_x2"
+    assert told["source"] == {"kind": "compressed", "reason": "asked for with --source"}
+    assert told["model"] == "balanced_x2_compressed"
+
+
+def test_a_lossless_codec_is_clean_whatever_its_rate(frames, tmp_path):
+    clip = write_clip(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="yuv420p", options={})
+    result = run_vsr("upscale", clip, tmp_path / "out.mkv", "--scale", 2, "--model", "fast", "--json")
+    assert json.loads(result.stdout)["source"] == {"kind": "clean", "reason": "ffv1 is a lossless codec"}
+
+
+@pytest.mark.parametrize("fourcc, kind", [("MJPG", "compressed"), ("H264", "compressed"), ("YUYV", "clean"),
+                                          ("", "clean")])
+def test_a_camera_is_compressed_when_it_sends_mjpeg_or_h264(fourcc, kind):
+    assert judge_camera(fourcc).kind == kind
+
+
+def test_models_without_compressed_weights_fall_back_or_refuse():
+    judged = SourceChoice("compressed", "h264 at 0.10 bits per pixel, under 1.5")
+    fallback = resolve("auto", "espcn", judged)
+    assert fallback.kind == "clean" and "espcn has weights for clean input only" in fallback.reason
+    with pytest.raises(SettingsError, match="espcn has no weights for compressed input"):
+        resolve("compressed", "espcn", judged)
+    assert resolve("auto", "my_weights.pt", judged).kind == "given"
+    assert resolve("clean", "fast", judged) == SourceChoice("clean", "asked for with --source")
+
+
+def test_source_compressed_with_espcn_is_one_line(data, tmp_path):
+    result = run_vsr("upscale", data / "val" / "Set5" / "bird.png", tmp_path / "o.png", "--scale", 2,
+                     "--model", "espcn", "--source", "compressed")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("use --model fast or balanced")
