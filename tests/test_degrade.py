@@ -46,17 +46,10 @@ def test_every_codec_family_decodes_each_frame_with_loss(sequence, codec, qualit
 def test_x264_sequences_have_i_p_and_b_frames(sequence):
     import av
 
-    small = [degrade.shrink(f, 2) for f in sequence]
-    enc = degrade._encoder(Degradation(codec="libx264", quality=28, preset="medium"), small[0].width, small[0].height)
-    packets = []
-    for i, frame in enumerate(small):
-        frame.pts = i
-        packets += enc.encode(frame)
-    packets += enc.encode(None)
+    packets = degrade.encode([degrade.shrink(f, 2) for f in sequence], Degradation(codec="libx264", quality=28))
     dec = av.CodecContext.create("h264", "r")
     frames = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
-    kinds = {av.video.frame.PictureType(f.pict_type).name for f in frames}
-    assert {"I", "P", "B"} <= kinds
+    assert {av.video.frame.PictureType(f.pict_type).name for f in frames} >= {"I", "P", "B"}
 
 
 def test_pairs_are_the_same_for_the_same_seed_and_differ_for_another(data):

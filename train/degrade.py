@@ -145,13 +145,17 @@ def shrink(frame: av.VideoFrame, scale: int, scaler: str = "BICUBIC") -> av.Vide
 
 # --- the codec ------------------------------------------------------------------------------------
 
-def _encoder(d: Degradation, width: int, height: int) -> av.CodecContext:
+def encoder(d: Degradation, width: int, height: int) -> av.CodecContext:
+    """An opened-on-first-frame encoder for the degradation, one thread (the same bytes on every machine)."""
     enc = av.CodecContext.create(d.codec, "w")
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.time_base, enc.framerate = 1 / RATE, RATE
-    enc.thread_count = 1  # one thread: the same bytes on every machine and run
+    # One thread, so that the bytes do not depend on the machine. (On some small frames, such as
+    # 84x64, x264's MB-tree lookahead still varies by a few bytes from run to run: it reads
+    # memory it did not write. Frames of 640x360 and larger came out the same every time.)
+    enc.thread_count = 1
     if d.codec == "libx264":
-        enc.options = {"crf": f"{d.quality:g}", "preset": d.preset} if d.quality else {"qp": "0", "preset": d.preset}
+        enc.options = {"crf" if d.quality else "qp": f"{d.quality:g}", "preset": d.preset, "threads": "1"}
     elif d.codec == "libx265":
         enc.options = {"crf": f"{d.quality:g}", "preset": d.preset,
                        "x265-params": "log-level=none:pools=1:frame-threads=1"}
@@ -174,20 +178,23 @@ def jpeg_qscale(quality: float) -> float:
     return max(1.0, min(31.0, 200.0 / quality - 1.0 if quality < 50 else (100.0 - quality) / 12.5 + 1.0))
 
 
+def encode(frames: Sequence[av.VideoFrame], d: Degradation) -> list[av.Packet]:
+    """yuv420p frames through the degradation's encoder: its packets (headers in-band)."""
+    enc = encoder(d, frames[0].width, frames[0].height)
+    packets = []
+    for i, frame in enumerate(frames):
+        frame = frame.reformat(format=enc.pix_fmt) if enc.pix_fmt != frame.format.name else frame
+        frame.pts, frame.time_base = i, enc.time_base
+        packets += enc.encode(frame)
+    return packets + enc.encode(None)
+
+
 def encode_decode(frames: Sequence[av.VideoFrame], d: Degradation) -> list[np.ndarray]:
     """yuv420p frames through the degradation's encoder and back: the decoded frames as
     yuv420p arrays ((3/2 H) x W, as VideoFrame.to_ndarray gives), in presentation order."""
     if d.codec == "none":
         return [f.to_ndarray() for f in frames]
-    width, height = frames[0].width, frames[0].height
-    enc = _encoder(d, width, height)
-    packets = []
-    for i, frame in enumerate(frames):
-        if enc.pix_fmt != frame.format.name:
-            frame = frame.reformat(format=enc.pix_fmt)
-        frame.pts, frame.time_base = i, enc.time_base
-        packets += enc.encode(frame)
-    packets += enc.encode(None)
+    packets = encode(frames, d)
     dec = av.CodecContext.create(CODECS.get(d.codec, ("mjpeg",))[0], "r")
     dec.thread_count = 1
     out = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))

@@ -79,16 +79,42 @@ STAGES: dict[str, dict[int, list[dict]]] = {
                        later={4: [BALANCED_X4_ON, BALANCED_X4_LARGER_PATCHES]}),
 }
 
+# The compressed-input weights: the clean chain's stages, then one more on LR sequences made
+# through real encoders (train/degrade.py) from all six training sets but the held-out photos,
+# with the per-patch log-MSE loss (mean PSNR: MSE let the heavily compressed patches outweigh
+# the rest and over-smoothed), a moving average of the weights, scored on Set5 panned through x264.
+ALL_SETS = ("T91", "BSD200", "BSDS500_test200", "McMaster18", "Unsplash30", "photos")
+COMPRESSED = dict(model="plain", source="compressed", data=ALL_SETS, loss="psnr", batch=8, lr_patch=48, lr=2e-4,
+                  ema=0.999, eval_every=1000, device="cpu", threads=1, workers=0)
+COMPRESSED_STEPS = {("fast", 2): 10_000, ("balanced", 2): 10_000}
+
+
+def _compressed(model: str) -> dict[int, list[dict]]:
+    """STAGES[model] with the compressed stage after the clean ones, at the scales trained so far."""
+    stages = {}
+    for (name, scale), steps in COMPRESSED_STEPS.items():
+        if name == model:
+            clean = STAGES[model][scale]
+            stages[scale] = [*clean, {**COMPRESSED, "channels": clean[-1]["channels"], "steps": steps}]
+    return stages
+
+
+STAGES_COMPRESSED: dict[str, dict[int, list[dict]]] = {m: _compressed(m) for m in ("fast", "balanced")}
+
 Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (None: cfg.steps)
 
 
-def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path) -> list[Leg]:
-    """STAGES[model][scale] as the runs that replay it: data under data_root (train/*, val/Set5),
-    stage N at scale s in out/MODEL_xs_stageN, starting from the best weights of the stage
-    before; a stage that switched schedules is two runs in one folder, the first stopped
-    where the switch was; a stage stopped early stops at the same step."""
+def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path, kind: str = "clean") -> list[Leg]:
+    """STAGES[model][scale] (STAGES_COMPRESSED for kind compressed) as the runs that replay it:
+    data under data_root (train/*, val/Set5), stage N at scale s in out/MODEL_xs_stageN,
+    starting from the best weights of the stage before; a stage that switched schedules is two
+    runs in one folder, the first stopped where the switch was; a stage stopped early stops at
+    the same step."""
     data_root, runs, init = Path(data_root), [], ""
-    for i, stage in enumerate(STAGES[model][scale], 1):
+    stages = (STAGES_COMPRESSED if kind == "compressed" else STAGES)[model]
+    if scale not in stages:
+        raise SettingsError(f"{model} x{scale} has no {kind} weights to reproduce")
+    for i, stage in enumerate(stages[scale], 1):
         settings = {k: v for k, v in stage.items() if k not in ("begun_as", "stopped_at")}
         settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
         settings = {"scale": scale, **(COMMON if model == "espcn" else {}), **settings}
@@ -103,12 +129,14 @@ def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path) -
 
 
 def reproduce_shipped(model: str, scale: int, data_root: str | Path, out: str | Path,
-                      quiet: bool = False) -> tuple[Path, dict]:
-    """Train the shipped weights of model at scale again under out; returns where they are and their manifest."""
-    dest = Path(out) / f"{model}_x{scale}.pt"
+                      quiet: bool = False, kind: str = "clean") -> tuple[Path, dict]:
+    """Train the shipped weights of model at scale (for `kind` of input) again under out; returns
+    where they are and their manifest."""
+    compressed = kind == "compressed"
+    dest = Path(out) / f"{model}_x{scale}{'_compressed' if compressed else ''}.pt"
     command = shlex.join(["vsr", "reproduce", *(["--model", model] if model != "espcn" else []), "--scale", str(scale),
-                          "--data-root", str(data_root)])
-    return dest, reproduce(stage_runs(model, scale, data_root, out), dest, command, quiet=quiet)
+                          *(["--source", "compressed"] if compressed else []), "--data-root", str(data_root)])
+    return dest, reproduce(stage_runs(model, scale, data_root, out, kind), dest, command, quiet=quiet)
 
 
 def reproduce(runs: list[Leg], dest: str | Path, command: str, quiet: bool = False) -> dict:

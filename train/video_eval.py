@@ -23,7 +23,7 @@ from vsr.images import image_files, read_rgb
 from vsr.source import judge_video, resolve
 from vsr.upscaler import ModelSettings, Upscaler
 from .evaluate import as_stored
-from .degrade import RATE, Degradation, encode_decode, jpeg_qscale, shrink, to_yuv
+from .degrade import RATE, Degradation, encode, shrink, to_yuv
 from .metrics import psnr, shave, ssim
 
 # uint8 Y (h x w) -> uint8 Y (sh x sw): a method being scored.
@@ -89,35 +89,25 @@ def image_clips(folder: str | Path, scale: int, frames: int, size: tuple[int, in
 
 
 def write_lr_clip(hr: Sequence[av.VideoFrame], scale: int, degradation: Degradation, path: Path) -> Path:
-    """The LR clip of HR frames under a degradation, as a real file (mp4; mkv for MJPEG).
+    """The LR clip of HR frames under a degradation, as a real file: MPEG-TS (Matroska for MJPEG).
 
-    x264 runs at preset medium with one thread; `lossless` is x264 at QP 0.
+    The encoder is train/degrade.py's, the one the training pairs are made with (x264 at
+    preset medium for x264:N, QP 0 for lossless; one thread), its packets muxed as they are.
     """
     small = [shrink(f, scale) for f in hr]
     if degradation.codec == "none":
-        decoded = encode_decode(small, degradation)
-        small = [av.VideoFrame.from_ndarray(a, format="yuv420p") for a in decoded]
         degradation = Degradation(codec="libx264", quality=0)
-    codec = degradation.codec
-    path = path.with_suffix(".mkv" if codec == "mjpeg" else ".mp4")
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=RATE)
+    if degradation.codec not in ("libx264", "mjpeg"):
+        raise InputError(f"--degrade {degradation.describe()}: clips are made with x264 or jpeg only")
+    path = path.with_name(path.name + (".mkv" if degradation.codec == "mjpeg" else ".ts"))
+    packets = encode(small, degradation)
+    with av.open(str(path), "w", format="matroska" if degradation.codec == "mjpeg" else "mpegts") as out:
+        stream = out.add_stream("mjpeg" if degradation.codec == "mjpeg" else "h264", rate=RATE)
         stream.width, stream.height = small[0].width, small[0].height
-        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
-        stream.thread_count = 1
-        if codec == "libx264":
-            stream.options = ({"crf": f"{degradation.quality:g}"} if degradation.quality else {"qp": "0"}) | \
-                {"preset": degradation.preset}
-        elif codec == "mjpeg":
-            stream.codec_context.flags |= av.codec.context.Flags.qscale
-            stream.codec_context.global_quality = int(118 * jpeg_qscale(degradation.quality))
-        else:
-            raise InputError(f"--degrade {degradation.describe()}: clips are made with x264 or jpeg only")
-        for i, frame in enumerate(small):
-            frame = frame.reformat(format=stream.pix_fmt) if frame.format.name != stream.pix_fmt else frame
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        stream.pix_fmt = "yuvj420p" if degradation.codec == "mjpeg" else "yuv420p"
+        for packet in packets:
+            packet.stream = stream
+            out.mux(packet)
     return path
 
 

@@ -10,12 +10,16 @@ import click
 @click.option("--model", type=click.Choice(["fast", "balanced", "espcn"]), default="espcn", show_default=True,
               help="Which shipped model to train again.")
 @click.option("--scale", type=click.IntRange(2, 4), required=True, help="Its scale.")
+@click.option("--source", type=click.Choice(["clean", "compressed"]), default="clean", show_default=True,
+              help="The weights for clean input, or for compressed input (fast and balanced: the clean stages, "
+                   "then one on LR made through real encoders).")
 @click.option("--data-root", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder holding train/T91, train/BSD200, train/photos and val/Set5 (e.g. ../shared/data).")
+              help="Folder holding train/T91, train/BSD200, train/photos (for --source compressed also "
+                   "train/BSDS500_test200, McMaster18 and Unsplash30) and val/Set5 (e.g. ../shared/data).")
 @click.option("--out", default="runs/reproduce", show_default=True,
               help="Stage N at scale s runs in OUT/MODEL_xs_stageN; the result is OUT/MODEL_xS.pt with its manifest.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def reproduce_command(model, scale, data_root, out, quiet) -> None:
+def reproduce_command(model, scale, source, data_root, out, quiet) -> None:
     """Train the shipped weights of MODEL for SCALE again, from random weights, stage by stage.
 
     The stages and their settings are those the README lists and the shipped manifests
@@ -25,5 +29,5 @@ def reproduce_command(model, scale, data_root, out, quiet) -> None:
     """
     from vsr.train.recipes import reproduce_shipped
 
-    dest, manifest = reproduce_shipped(model, scale, data_root, out, quiet=quiet)
+    dest, manifest = reproduce_shipped(model, scale, data_root, out, quiet=quiet, kind=source)
     click.echo(json.dumps({"weights": str(dest), "validation": manifest["validation"], "stages": manifest["stages"]}))
