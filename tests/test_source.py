@@ -5,7 +5,7 @@ import pytest
 
 from clips import real_frames, run_vsr, write_clip
 from vsr.errors import SettingsError
-from vsr.source import SourceChoice, judge_camera, resolve
+from vsr.source import SourceChoice, judge_camera, judge_video, resolve
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def test_auto_takes_the_kind_the_file_is(frames, tmp_path, options, kind):
     result = run_vsr("upscale", clip, tmp_path / "out.mp4", "--scale", 2, "--model", "fast", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    reason = "lossless mode" if kind == "clean" else "bits per pixel"
-    assert summary["source"]["kind"] == kind and reason in summary["source"]["reason"]
+    qp = float(summary["source"]["reason"].split("mean QP ")[1].split()[0])
+    assert summary["source"]["kind"] == kind and (qp == 0.0 if kind == "clean" else 24 < qp < 32)
     assert summary["model"] == ("fast_x2" if kind == "clean" else "fast_x2_compressed")
     assert f"source: {kind} (h264" in result.stderr
 
@@ -42,6 +42,14 @@ def test_a_lossless_codec_is_clean_whatever_its_rate(frames, tmp_path):
     assert json.loads(result.stdout)["source"] == {"kind": "clean", "reason": "ffv1 is a lossless codec"}
 
 
+def test_other_lossy_codecs_are_judged_by_bits_per_pixel(frames, tmp_path):
+    rich = write_clip(tmp_path / "rich.mkv", frames, codec="mpeg4", options={"qscale": "1", "flags": "+qscale"})
+    poor = write_clip(tmp_path / "poor.mkv", frames, codec="mpeg4", options={"b": "30k"})
+    rich_kind, poor_kind = (judge_video(clip, 2) for clip in (rich, poor))
+    assert rich_kind.kind == "clean" and "bits per pixel, at least" in rich_kind.reason
+    assert poor_kind.kind == "compressed" and "bits per pixel, under" in poor_kind.reason
+
+
 @pytest.mark.parametrize("fourcc, kind", [("MJPG", "compressed"), ("H264", "compressed"), ("YUYV", "clean"),
                                           ("", "clean")])
 def test_a_camera_is_compressed_when_it_sends_mjpeg_or_h264(fourcc, kind):
@@ -49,7 +57,7 @@ def test_a_camera_is_compressed_when_it_sends_mjpeg_or_h264(fourcc, kind):
 
 
 def test_models_without_compressed_weights_fall_back_or_refuse():
-    judged = SourceChoice("compressed", "h264 at 0.10 bits per pixel, under 1.5")
+    judged = SourceChoice("compressed", "h264 at mean QP 27.0 over its first frames, 21 or more at x2")
     fallback = resolve("auto", "espcn", judged)
     assert fallback.kind == "clean" and "espcn has weights for clean input only" in fallback.reason
     with pytest.raises(SettingsError, match="espcn has no weights for compressed input"):

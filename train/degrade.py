@@ -52,15 +52,23 @@ class Degradation:
     noise: float = 0.0  # sigma of Gaussian noise added to LR Y before encoding, in 8-bit levels
 
     def describe(self) -> str:
-        return "none" if self.codec == "none" else f"{self.codec}:{self.quality:g}"
+        """As --degrade names it: x264:28, lossless, jpeg:40, none."""
+        if self.codec == "none":
+            return "none"
+        if self.codec == "libx264" and self.quality == 0:
+            return "lossless"
+        return f"{SHORT_NAMES.get(self.codec, self.codec)}:{self.quality:g}"
+
+
+SHORT_NAMES = {"libx264": "x264", "libx265": "x265", "libvpx-vp9": "vp9", "mpeg4": "mpeg4", "mpeg2video": "mpeg2",
+               "mjpeg": "jpeg"}
 
 
 def parse_degradation(text: str) -> Degradation:
     """`x264:28`, `x265:30`, `vp9:35`, `mpeg4:0.1` (bits per pixel), `lossless`, `jpeg:40` -> a Degradation
     as `vsr eval --degrade` names them (bicubic scaler, x264 preset medium)."""
     name, _, value = text.strip().partition(":")
-    encoders = {"x264": "libx264", "x265": "libx265", "vp9": "libvpx-vp9", "mpeg4": "mpeg4", "mpeg2": "mpeg2video",
-                "jpeg": "mjpeg"}
+    encoders = {short: codec for codec, short in SHORT_NAMES.items()}
     if name == "lossless" and not value:
         return Degradation(codec="libx264", quality=0)
     if name == "none" and not value:

@@ -144,10 +144,9 @@ def score_clip(hr: Sequence[av.VideoFrame], scale: int, degradation: Degradation
     """Score each method on the LR clip of `hr` under `degradation`. A method is built from the
     LR file (so that it may judge it, as `--source auto` does) and then maps LR Y to SR Y."""
     hr_y = [f.to_ndarray()[: f.height] for f in hr]
-    lr_path = write_lr_clip(hr, scale, degradation, workdir / f"lr-{degradation.describe().replace(':', '-')}")
+    lr_path = write_lr_clip(hr, scale, degradation, workdir / f"lr-{degradation.describe().replace(':', '-').replace('.', '_')}")
     lr_y = decoded_y(lr_path)
-    row = {"degradation": "lossless" if degradation.quality == 0 and degradation.codec == "libx264"
-           else degradation.describe(), "methods": {}}
+    row = {"degradation": degradation.describe(), "methods": {}}
     for name, build in methods.items():
         run, what = build(lr_path)
         row["methods"][name] = {**score_frames([run(y) for y in lr_y], hr_y, scale, with_ssim), **what}
@@ -235,8 +234,7 @@ def upscale_method(settings: ModelSettings) -> MethodBuilder:
     loaded: dict[str, Upscaler] = {}
 
     def build(lr_path: Path) -> tuple[YMethod, dict]:
-        with av.open(str(lr_path)) as container:
-            choice = resolve(settings.source, settings.model, judge_video(container, container.streams.video[0], lr_path))
+        choice = resolve(settings.source, settings.model, judge_video(lr_path, settings.scale))
         if choice.kind not in loaded:
             loaded[choice.kind] = Upscaler(replace(settings, source=choice.kind))
         up = loaded[choice.kind]

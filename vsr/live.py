@@ -82,12 +82,11 @@ def open_source(source: str) -> tuple[cv2.VideoCapture, bool]:
     return capture, is_file
 
 
-def judge_live(source: str, capture: cv2.VideoCapture, is_file: bool) -> SourceChoice:
+def judge_live(source: str, capture: cv2.VideoCapture, is_file: bool, scale: int) -> SourceChoice:
     """The kind of input a live source is: a file as vsr upscale judges it, a camera by the
     format it delivers, a stream URL compressed (streams are sent compressed)."""
     if is_file:
-        with av.open(source) as container:
-            return judge_video(container, container.streams.video[0], source)
+        return judge_video(source, scale)
     if source.isdigit() or source.startswith("/dev/"):
         code = int(capture.get(cv2.CAP_PROP_FOURCC))
         return judge_camera("".join(chr((code >> 8 * i) & 0xFF) for i in range(4)) if code > 0 else "")
@@ -224,7 +223,8 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
     capture, is_file = open_source(settings.source)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     size = size if all(size) else (640, 360)  # a stream may not say before its first frame
-    kind = resolve(settings.network.source, settings.network.model, judge_live(settings.source, capture, is_file))
+    kind = resolve(settings.network.source, settings.network.model, judge_live(settings.source, capture, is_file,
+                                                                                 settings.network.scale))
     log(f"source: {kind.kind} ({kind.reason})")
     network = replace(settings.network, source=kind.kind)
     if settings.target_fps is not None:

@@ -165,7 +165,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
             source = resolve(settings.network.source, settings.network.model,
-                             judge_video(container, container.streams[info.index], src))
+                             judge_video(src, settings.network.scale))
             network = replace(settings.network, source=source.kind)
             log(f"source: {source.kind} ({source.reason})")
             if settings.target_fps:

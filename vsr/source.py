@@ -1,10 +1,11 @@
 """`--source auto|clean|compressed`: which kind of model suits the input, judged from the input.
 
 Models trained on clean bicubic LR sharpen a codec's blocks and ringing; models trained on
-compressed LR smooth away detail a clean input has. `auto` looks at the input: an image, a
-lossless codec or a stream of many bits per pixel is clean, a typical compressed video is
-compressed. Bits per pixel come from the stream's bit rate (or the file's size over its
-duration), a cheap figure known before the first frame is decoded.
+compressed LR smooth away detail a clean input has. `auto` looks at the input: an image or a
+lossless codec is clean. H.264 (most video) is judged by its quantiser, which the decoder
+exports for every macroblock: the mean QP over the first frames, against the QP below which
+the clean models scored higher than the compressed ones (measured, per scale). Other lossy
+codecs are judged by bits per pixel, from the stream's bit rate or the file's size.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import av
+import numpy as np
 
 from .errors import SettingsError
 from .weights import COMPRESSED_MODELS, SHIPPED
@@ -20,11 +22,16 @@ from .weights import COMPRESSED_MODELS, SHIPPED
 SOURCES = ("auto", "clean", "compressed")
 LOSSLESS_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "apng", "qtrle", "magicyuv",
                              "v210", "v410", "r210", "tiff", "bmp", "zlib", "lagarith", "ayuv", "y41p", "yuv4"})
-# A lossy stream of at least this many bits per pixel counts as clean. Measured on the report's
-# clips (benchmarks/reports/compressed/): x264 at CRF 0 (lossless) gives 2.3-6 bits per pixel,
-# at CRF 10 0.5-2.5, CRF 18 0.1-0.9; the clean models score higher than the compressed ones
-# only at QP 0 to CRF 10 or so.
-CLEAN_BITS_PER_PIXEL = 1.5
+# H.264 whose mean macroblock QP over its first frames is under this takes the clean models.
+# Measured with balanced on x264 clips (preset medium) made as vsr eval makes them: the clean
+# model scored higher than the compressed one up to CRF 21 at x2 (held-out photographs
+# panned), up to CRF 15 at x3 (the 1080p skeleton clip) and up to CRF 15 at x4; x264's mean
+# QP is about its CRF less one at these rates. (QP 0 is x264's lossless mode.)
+CLEAN_BELOW_QP = {2: 21.0, 3: 15.0, 4: 15.0}
+QP_FRAMES = 8  # decoded to measure it
+# Other lossy codecs: at least this many bits per pixel counts as clean. On the same clips the
+# crossing lay between 0.15 and 0.35 bits per pixel with x264 (more for busy pictures).
+CLEAN_BITS_PER_PIXEL = 0.35
 
 
 @dataclass(frozen=True)
@@ -57,22 +64,49 @@ def bits_per_pixel(container: av.container.InputContainer, stream: av.video.stre
     return float(bit_rate) / (ctx.width * ctx.height * float(rate)) if bit_rate > 0 else None
 
 
-def judge_video(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                path: str | Path) -> SourceChoice:
-    """clean for a lossless codec, H.264 in x264's lossless profile, or at least
-    CLEAN_BITS_PER_PIXEL; compressed otherwise."""
-    codec = stream.codec_context.name
+def mean_qp(path: str | Path, frames: int = QP_FRAMES) -> Optional[float]:
+    """The mean macroblock QP of an H.264 stream's first frames, from the parameters its decoder
+    exports (AVVideoEncParams: the frame's QP at byte 28, then blocks of 20 bytes whose last
+    int32 is the block's QP delta); None where the decoder exports none."""
+    qps = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        for frame in container.decode(stream):
+            for data in frame.side_data:
+                if data.type.name == "VIDEO_ENC_PARAMS":
+                    raw = bytes(data)
+                    count, = np.frombuffer(raw[:4], np.uint32)
+                    offset, size = (int(v) for v in np.frombuffer(raw[8:24], np.uint64))
+                    qp, = np.frombuffer(raw[28:32], np.int32)
+                    blocks = np.frombuffer(raw[offset:offset + int(count) * size], np.int32).reshape(int(count), -1)
+                    qps.append(float(qp + blocks[:, -1].mean()) if count else float(qp))
+            if len(qps) >= frames:
+                break
+    return float(np.mean(qps)) if qps else None
+
+
+def judge_video(path: str | Path, scale: int) -> SourceChoice:
+    """clean for a lossless codec, H.264 at a mean QP under CLEAN_BELOW_QP[scale], or another
+    lossy codec at CLEAN_BITS_PER_PIXEL or more; compressed otherwise."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        bpp = bits_per_pixel(container, stream, path)
     if codec in LOSSLESS_CODECS:
         return SourceChoice("clean", f"{codec} is a lossless codec")
-    if codec == "h264" and stream.codec_context.profile == "High 4:4:4 Predictive" and \
-            stream.codec_context.pix_fmt in ("yuv420p", "yuvj420p", "yuv420p10le"):
-        return SourceChoice("clean", "h264 High 4:4:4 Predictive at 4:2:0: x264's lossless mode")
-    bpp = bits_per_pixel(container, stream, path)
+    qp = mean_qp(path) if codec == "h264" else None
+    if qp is not None:
+        limit = CLEAN_BELOW_QP[scale]
+        if qp < limit:
+            return SourceChoice("clean", f"h264 at mean QP {qp:.1f} over its first frames, under {limit:g} "
+                                         f"(where the clean models score higher at x{scale})")
+        return SourceChoice("compressed", f"h264 at mean QP {qp:.1f} over its first frames, "
+                                          f"{limit:g} or more at x{scale}")
     if bpp is None:
         return SourceChoice("compressed", f"{codec} at an unknown bit rate (lossy codecs usually compress)")
     if bpp >= CLEAN_BITS_PER_PIXEL:
-        return SourceChoice("clean", f"{codec} at {bpp:.2f} bits per pixel, at least {CLEAN_BITS_PER_PIXEL:g}: "
-                                     "near lossless")
+        return SourceChoice("clean", f"{codec} at {bpp:.2f} bits per pixel, at least {CLEAN_BITS_PER_PIXEL:g}")
     return SourceChoice("compressed", f"{codec} at {bpp:.2f} bits per pixel, under {CLEAN_BITS_PER_PIXEL:g}")
 
 
