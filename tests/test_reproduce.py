@@ -9,7 +9,7 @@ import pytest
 from clips import run_vsr
 from vsr.train import loop
 from vsr.train.loop import complete_record, config_record, lr_at
-from vsr.train.recipes import STAGES, reproduce, stage_runs
+from vsr.train.recipes import STAGES, STAGES_COMPRESSED, reproduce, stage_runs
 from vsr.weights import load_model, read_manifest, sha256, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,8 @@ RUNS = {
     ("fast", 2): ["fast_x3", "fast_x2", "fast_x2_deeper"],
     ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4", "fast_x4_stage5"],
 }
+# The compressed-input weights: the clean file's stages, then the compressed stage.
+COMPRESSED_RUNS = {(m, s): [*RUNS[m, s], f"{m}_x{s}_compressed"] for m in ("fast", "balanced") for s in (2, 3, 4)}
 
 
 def _log(folder: Path) -> list[dict]:
@@ -40,14 +42,18 @@ def _schedule_matches(legs: list, rows: list[dict]) -> bool:
     return True
 
 
-@pytest.mark.parametrize("model,scale", list(RUNS), ids=[f"{m}-x{s}" for m, s in RUNS])
-def test_stages_replay_the_runs_that_made_the_shipped_weights(model, scale):
-    runs = [ROOT / "train" / "checkpoints" / name for name in RUNS[model, scale]]
-    legs = stage_runs(model, scale, "../shared/data", "unused")
+KINDS = [(m, s, "clean") for m, s in RUNS] + [(m, s, "compressed") for m, s in COMPRESSED_RUNS]
+
+
+@pytest.mark.parametrize("model,scale,kind", KINDS, ids=[f"{m}-x{s}-{k}" for m, s, k in KINDS])
+def test_stages_replay_the_runs_that_made_the_shipped_weights(model, scale, kind):
+    names = (COMPRESSED_RUNS if kind == "compressed" else RUNS)[model, scale]
+    runs = [ROOT / "train" / "checkpoints" / name for name in names]
+    legs = stage_runs(model, scale, "../shared/data", "unused", kind)
     stages: dict[str, list] = {}  # the legs of each stage, by its folder
     for cfg, until in legs:
         stages.setdefault(cfg.out, []).append((cfg, until))
-    assert len(STAGES[model][scale]) == len(runs) == len(stages)
+    assert len((STAGES_COMPRESSED if kind == "compressed" else STAGES)[model][scale]) == len(runs) == len(stages)
     where = {"out", "init", "device"}  # where a run wrote, what it started from, and "auto" that chose the CPU
     for run, stage in zip(runs, stages.values()):
         ran = complete_record(json.loads((run / "best.json").read_text())["train_config"])
@@ -56,10 +62,11 @@ def test_stages_replay_the_runs_that_made_the_shipped_weights(model, scale):
         assert _schedule_matches(stage, _log(run)), run.name
     for before, after in zip(runs, runs[1:]):
         assert read_manifest(after / "best.pt")["init"]["sha256"] == sha256(before / "best.pt"), after.name
-    shipped = read_manifest(shipped_weights(scale, model))
+    shipped = read_manifest(shipped_weights(scale, model, kind))
     assert shipped["sha256"] == sha256(runs[-1] / "best.pt")
-    named = "" if model == "espcn" else f"--model {model} "
-    assert shipped["reproduce"] == f"vsr reproduce {named}--scale {scale} --data-root ../shared/data"
+    named = ("" if model == "espcn" else f"--model {model} ") + f"--scale {scale} "
+    named += "--source compressed " if kind == "compressed" else ""
+    assert shipped["reproduce"] == f"vsr reproduce {named}--data-root ../shared/data"
     chain = [read_manifest(run / "best.pt") for run in runs]
     assert shipped["stages"] == {"count": len(runs), "steps": sum(m["steps"] for m in chain),
                                  "train_wall_s": round(sum(m["train_wall_s"] for m in chain), 1)}

@@ -86,7 +86,8 @@ STAGES: dict[str, dict[int, list[dict]]] = {
 ALL_SETS = ("T91", "BSD200", "BSDS500_test200", "McMaster18", "Unsplash30", "photos")
 COMPRESSED = dict(model="plain", source="compressed", data=ALL_SETS, loss="psnr", batch=8, lr_patch=48, lr=2e-4,
                   ema=0.999, eval_every=1000, device="cpu", threads=1, workers=0)
-COMPRESSED_STEPS = {("fast", 2): 10_000, ("balanced", 2): 10_000}
+COMPRESSED_STEPS = {("fast", 2): 10_000, ("balanced", 2): 10_000, ("fast", 3): 20_000, ("balanced", 3): 20_000,
+                    ("fast", 4): 20_000, ("balanced", 4): 20_000}
 
 
 def _compressed(model: str) -> dict[int, list[dict]]:
