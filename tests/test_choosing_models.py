@@ -27,7 +27,7 @@ def test_target_fps_takes_the_best_model_that_holds_the_rate(fps, share, picked,
 
 def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_path):
     clip = data / "video" / "imageio_realshort.mp4"
-    done = run_vsr("upscale", clip, tmp_path / "out.mp4", "--target-fps", "1", "--json")
+    done = run_vsr("upscale", clip, tmp_path / "out.mp4", "--target-fps", "1", "--json", "--source", "clean")
     assert done.returncode == 0, done.stderr
     said = next(line for line in done.stderr.splitlines() if line.startswith("model: "))
     # At 1 fps every model holds, so the best on Set5 is taken, and every model was measured.
@@ -36,12 +36,25 @@ def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_pat
     assert all(f"{m} " in said for m in ("fast", "balanced", "espcn")) and "measured at 320x240" in said
     assert json.loads(done.stdout)["model"] == f"{best}_x3"
     # None holds 1000 fps: the fastest as measured is taken (fast, or balanced where they run close).
-    again = run_vsr("upscale", clip, tmp_path / "again.mp4", "--target-fps", "1000", "--json")
+    again = run_vsr("upscale", clip, tmp_path / "again.mp4", "--target-fps", "1000", "--json", "--source", "clean")
     warned = next(line for line in again.stderr.splitlines() if line.startswith("warning: no model holds"))
     assert warned.startswith("warning: no model holds 1000 fps at 320x240")
     fps = {m: int(f) for m, f in re.findall(r"(\w+) (\d+) fps \(", warned)}
     assert fps == {m: int(f) for m, f in re.findall(r"(\w+) (\d+) fps \(", said)}  # read back from the cache
     assert fps[json.loads(again.stdout)["model"][:-3]] == max(fps.values())
+
+
+def test_target_fps_chooses_among_the_models_of_the_kind_auto_judged(data, tmp_path):
+    """A compressed clip (H.264 at CRF 28 or so): only the compressed-input models, scored as validated."""
+    done = run_vsr("upscale", data / "video" / "imageio_realshort.mp4", tmp_path / "out.mp4", "--target-fps", "1",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    said = next(line for line in done.stderr.splitlines() if line.startswith("model: "))
+    best = max(("fast", "balanced"), key=lambda m: load_network(m, 3, "compressed").manifest["validation"]["psnr"])
+    assert said.startswith(f"model: {best}, the best on Set5 panned through x264 that holds 1 fps")
+    assert "espcn" not in said and all(f"{m} " in said for m in ("fast", "balanced"))
+    summary = json.loads(done.stdout)
+    assert summary["model"] == f"{best}_x3_compressed" and summary["source"]["kind"] == "compressed"
 
 
 def test_target_fps_and_model_together_are_refused(data, tmp_path):
@@ -61,16 +74,18 @@ def test_models_lists_every_shipped_model_with_its_cost_and_quality():
     done = run_vsr("models", "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert [(r["model"], r["scale"]) for r in rows] == [(m, s) for s in (2, 3, 4) for m in ("fast", "balanced", "espcn")]
+    assert [(r["model"], r["kind"], r["scale"]) for r in rows] == [
+        (m, k, s) for s in (2, 3, 4) for k, models in (("clean", ("fast", "balanced", "espcn")),
+                                                       ("compressed", ("fast", "balanced"))) for m in models]
     for r in rows:
-        net = load_network(r["model"], r["scale"])
+        net = load_network(r["model"], r["scale"], r["kind"])
         assert r["parameters"] == sum(p.numel() for p in net.module.parameters())
         assert r["multiply_adds_per_pixel"] == multiply_adds_per_pixel(net.module)
         assert r["set5_psnr"] == net.manifest["validation"]["psnr"]
         assert set(r["int8"]) == set(net.manifest["int8"]) and "onnxruntime" in r["int8"]  # ESPCN x3 has no OpenVINO int8
     table = run_vsr("models", "--scale", "3").stdout.splitlines()
-    assert table[0].split()[:4] == ["model", "scale", "params", "MACs/px"]
-    fast = next(line for line in table if line.startswith("fast "))
+    assert table[0].split()[:5] == ["model", "kind", "scale", "params", "MACs/px"]
+    fast = [line.split() for line in table if line.startswith("fast ")]
+    assert [row[1:3] for row in fast] == [["clean", "x3"], ["compressed", "x3"]] and fast[0][3:5] == fast[1][3:5]
     espcn_row = next(r for r in rows if (r["model"], r["scale"]) == ("espcn", 3))
-    assert fast.split()[1] == "x3" and f"{espcn_row['multiply_adds_per_pixel']:,}" in next(
-        line for line in table if line.startswith("espcn "))
+    assert f"{espcn_row['multiply_adds_per_pixel']:,}" in next(line for line in table if line.startswith("espcn "))

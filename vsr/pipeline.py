@@ -167,10 +167,10 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
             source = resolve(settings.network.source, settings.network.model,
                              judge_video(src, settings.network.scale))
             network = replace(settings.network, source=source.kind)
-            log(f"source: {source.kind} ({source.reason})")
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
             upscaler = Upscaler(network, log, size)
+            log(f"source: {source.kind} ({source.reason})")
             try:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
@@ -375,8 +375,10 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
         raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
     check_output(out, [src], settings.overwrite)
     rgb = read_rgb(src)
-    source = _image_source(settings, log if upscaler is None else None)
-    upscaler = upscaler or Upscaler(replace(settings.network, source=source.kind), log, (rgb.shape[1], rgb.shape[0]))
+    source = _image_source(settings)
+    if upscaler is None:
+        upscaler = Upscaler(replace(settings.network, source=source.kind), log, (rgb.shape[1], rgb.shape[0]))
+        log(f"source: {source.kind} ({source.reason})")
     t0 = time.perf_counter()
     result = upscaler.upscale_rgb(rgb)
     stage = Stage("upscale", time.perf_counter() - t0, 1)
@@ -386,13 +388,9 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
                    upscaler.net.name, upscaler.backend.name, [stage], source=source)
 
 
-def _image_source(settings: UpscaleSettings, log: Optional[Callable[[str], None]]) -> SourceChoice:
+def _image_source(settings: UpscaleSettings) -> SourceChoice:
     """Images take the clean models unless --source says otherwise: a still is not a codec's frame."""
-    source = resolve(settings.network.source, settings.network.model,
-                     SourceChoice("clean", "an image, not compressed video"))
-    if log:
-        log(f"source: {source.kind} ({source.reason})")
-    return source
+    return resolve(settings.network.source, settings.network.model, SourceChoice("clean", "an image, not compressed video"))
 
 
 def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
@@ -408,8 +406,9 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     if out.resolve() == src.resolve():
         raise OutputError(f"{out}: output folder is the input folder; choose another")
     out.mkdir(parents=True, exist_ok=True)
-    source = _image_source(settings, log)
+    source = _image_source(settings)
     upscaler = Upscaler(replace(settings.network, source=source.kind), log)
+    log(f"source: {source.kind} ({source.reason})")
     bar = Progress(len(files), "images", enabled=progress)
     stage, started, failed, one = Stage("upscale"), time.perf_counter(), [], None
     for i, path in enumerate(files):

@@ -23,11 +23,12 @@ SOURCES = ("auto", "clean", "compressed")
 LOSSLESS_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "apng", "qtrle", "magicyuv",
                              "v210", "v410", "r210", "tiff", "bmp", "zlib", "lagarith", "ayuv", "y41p", "yuv4"})
 # H.264 whose mean macroblock QP over its first frames is under this takes the clean models.
-# Measured with balanced on x264 clips (preset medium) made as vsr eval makes them: the clean
-# model scored higher than the compressed one up to CRF 21 at x2 (held-out photographs
-# panned), up to CRF 15 at x3 (the 1080p skeleton clip) and up to CRF 15 at x4; x264's mean
-# QP is about its CRF less one at these rates. (QP 0 is x264's lossless mode.)
-CLEAN_BELOW_QP = {2: 21.0, 3: 15.0, 4: 15.0}
+# Measured with balanced on x264 clips (preset medium) made as vsr eval makes them, where
+# x264's mean QP is about its CRF less one: the clean model scored higher than the compressed
+# one up to CRF 21 at x2 and x4 (held-out photographs panned; +0.14 and +0.01 dB there, -0.3
+# at CRF 23) and up to CRF 16 at x3 (the 1080p skeleton clip: +0.07 at CRF 15, -0.09 at 18).
+# QP 0 is x264's lossless mode.
+CLEAN_BELOW_QP = {2: 20.0, 3: 15.0, 4: 20.0}
 QP_FRAMES = 8  # decoded to measure it
 # Other lossy codecs: at least this many bits per pixel counts as clean. On the same clips the
 # crossing lay between 0.15 and 0.35 bits per pixel with x264 (more for busy pictures).
@@ -126,12 +127,12 @@ def resolve(asked: str, model: str, judged: SourceChoice) -> SourceChoice:
     choice = judged if asked == "auto" else SourceChoice(asked, "asked for with --source")
     if choice.kind == "compressed" and model not in COMPRESSED_MODELS:
         if model not in SHIPPED:
-            return SourceChoice("given", f"{model} runs as given (a weights file)")
+            return SourceChoice("given", "a weights file runs as it is")
         if asked == "compressed":
             raise SettingsError(f"--source compressed: {model} has no weights for compressed input; "
                                 f"use --model {' or '.join(COMPRESSED_MODELS)}")
         return SourceChoice("clean", f"{choice.reason}, but {model} has weights for clean input only")
     if model not in SHIPPED:
-        return SourceChoice("given", f"{model} runs as given (a weights file)")
+        return SourceChoice("given", "a weights file runs as it is")
     return choice
 

@@ -83,5 +83,7 @@ def _eval_video(data, video, scale, degrade, frames, model, source_kind, precisi
                                  source=source_kind)
         methods["model"] = upscale_method(settings)
     result = evaluate_clips(clips, scale, degradations, methods)
-    title = f"{video or data}, x{scale}, {len(clips[0][1])} frames, Y channel (BT.601), {scale} px shaved"
+    frames = len(clips[0][1])
+    title = (f"{video or data}, x{scale}, {frames} frame{'s' if frames > 1 else ''} a clip, Y channel (BT.601), "
+             f"{scale} px shaved")
     click.echo(json.dumps(result, indent=2) if as_json else format_video_table(result, title))
