@@ -46,7 +46,6 @@ def test_lr_clips_are_real_files_of_the_frames_in_order(data, tmp_path):
     assert error(0) < 0.8 * min(error(-1), error(1))  # each decoded frame is its own, in order
 
 
-@pytest.mark.skipif(not REPORT.exists(), reason="no committed report (benchmarks/compressed_eval.py writes it)")
 def test_eval_gives_the_reports_figure_for_one_model_on_one_clip(data):
     report = json.loads(REPORT.read_text())
     group = next(g for g in report["groups"] if g["name"].startswith("skeleton"))
