@@ -2,7 +2,7 @@
 
 The protocol (README, `vsr eval --video`): HR frames (a clip, or a window panning over an
 image) in yuv420p, cropped to a multiple of 2 x scale; LR by swscale's bicubic; encoded
-into a real file (libx264 preset medium, one thread, so the bytes are the same everywhere);
+into a real file (libx264 preset medium, one thread);
 decoded, upscaled on Y and scored against the HR Y with `scale` pixels shaved: Y-PSNR and
 SSIM per frame (averaged), and flicker, the RMS over the frame of
 (SR_t - SR_t-1) - (HR_t - HR_t-1) in 8-bit levels, averaged over frame pairs.
