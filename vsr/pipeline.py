@@ -165,7 +165,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
             source = resolve(settings.network.source, settings.network.model,
-                             judge_video(src, settings.network.scale))
+                             judge_video(src, settings.network.scale, info.index))
             network = replace(settings.network, source=source.kind)
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)

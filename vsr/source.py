@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from .errors import SettingsError
+from .media import open_input
 from .weights import COMPRESSED_MODELS, SHIPPED
 
 SOURCES = ("auto", "clean", "compressed")
@@ -60,43 +61,54 @@ def bits_per_pixel(container: av.container.InputContainer, stream: av.video.stre
             float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0)
         if not seconds:
             return None
-        others = sum((s.bit_rate or 0) for s in container.streams if s.index != stream.index)
+        # A stream FFmpeg cannot decode has no codec context, so no bit rate to ask for.
+        others = sum(getattr(s, "bit_rate", 0) or 0 for s in container.streams if s.index != stream.index)
         bit_rate = Path(path).stat().st_size * 8 / seconds - others
     return float(bit_rate) / (ctx.width * ctx.height * float(rate)) if bit_rate > 0 else None
 
 
-def mean_qp(path: str | Path, frames: int = QP_FRAMES) -> Optional[float]:
-    """The mean macroblock QP of an H.264 stream's first frames, from the parameters its decoder
-    exports (AVVideoEncParams: the frame's QP at byte 28, then blocks of 20 bytes whose last
-    int32 is the block's QP delta); None where the decoder exports none."""
+def mean_qp(path: str | Path, index: int, frames: int = QP_FRAMES) -> Optional[float]:
+    """The mean macroblock QP of the first frames of an H.264 stream (at `index`), from the
+    parameters its decoder exports (AVVideoEncParams: the frame's QP at byte 28, then blocks of
+    20 bytes whose last int32 is the block's QP delta); None where the decoder exports none.
+    A packet that will not decode ends the measure there (the pipeline says what was damaged)."""
     qps = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+    with open_input(path) as container:
+        stream = container.streams[index]
         stream.codec_context.options = {"export_side_data": "venc_params"}
-        for frame in container.decode(stream):
-            for data in frame.side_data:
-                if data.type.name == "VIDEO_ENC_PARAMS":
-                    raw = bytes(data)
-                    count, = np.frombuffer(raw[:4], np.uint32)
-                    offset, size = (int(v) for v in np.frombuffer(raw[8:24], np.uint64))
-                    qp, = np.frombuffer(raw[28:32], np.int32)
-                    blocks = np.frombuffer(raw[offset:offset + int(count) * size], np.int32).reshape(int(count), -1)
-                    qps.append(float(qp + blocks[:, -1].mean()) if count else float(qp))
-            if len(qps) >= frames:
-                break
+        try:
+            for frame in container.decode(stream):
+                for data in frame.side_data:
+                    if data.type.name == "VIDEO_ENC_PARAMS":
+                        qps.append(_frame_qp(bytes(data)))
+                if len(qps) >= frames:
+                    break
+        except av.FFmpegError:
+            pass
     return float(np.mean(qps)) if qps else None
 
 
-def judge_video(path: str | Path, scale: int) -> SourceChoice:
+def _frame_qp(raw: bytes) -> float:
+    count, = np.frombuffer(raw[:4], np.uint32)
+    offset, size = (int(v) for v in np.frombuffer(raw[8:24], np.uint64))
+    qp, = np.frombuffer(raw[28:32], np.int32)
+    if not count:
+        return float(qp)
+    blocks = np.frombuffer(raw[offset:offset + int(count) * size], np.int32).reshape(int(count), -1)
+    return float(qp + blocks[:, -1].mean())
+
+
+def judge_video(path: str | Path, scale: int, index: Optional[int] = None) -> SourceChoice:
     """clean for a lossless codec, H.264 at a mean QP under CLEAN_BELOW_QP[scale], or another
-    lossy codec at CLEAN_BITS_PER_PIXEL or more; compressed otherwise."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        codec = stream.codec_context.name
+    lossy codec at CLEAN_BITS_PER_PIXEL or more; compressed otherwise. `index` is the video
+    stream's (default: the first video stream)."""
+    with open_input(path) as container:
+        stream = container.streams[index] if index is not None else container.streams.video[0]
+        index, codec = stream.index, stream.codec_context.name
         bpp = bits_per_pixel(container, stream, path)
     if codec in LOSSLESS_CODECS:
         return SourceChoice("clean", f"{codec} is a lossless codec")
-    qp = mean_qp(path) if codec == "h264" else None
+    qp = mean_qp(path, index) if codec == "h264" else None
     if qp is not None:
         limit = CLEAN_BELOW_QP[scale]
         if qp < limit:
