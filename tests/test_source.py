@@ -58,12 +58,16 @@ def test_a_camera_is_compressed_when_it_sends_mjpeg_or_h264(fourcc, kind):
 
 def test_models_without_compressed_weights_fall_back_or_refuse():
     judged = SourceChoice("compressed", "h264 at mean QP 27.0 over its first frames, 21 or more at x2")
-    fallback = resolve("auto", "espcn", judged)
+    fallback = resolve("auto", "espcn", lambda: judged)
     assert fallback.kind == "clean" and "espcn has weights for clean input only" in fallback.reason
     with pytest.raises(SettingsError, match="espcn has no weights for compressed input"):
-        resolve("compressed", "espcn", judged)
-    assert resolve("auto", "my_weights.pt", judged).kind == "given"
-    assert resolve("clean", "fast", judged) == SourceChoice("clean", "asked for with --source")
+        resolve("compressed", "espcn", lambda: judged)
+    assert resolve("auto", "my_weights.pt", lambda: judged).kind == "given"
+
+    def never() -> SourceChoice:
+        raise AssertionError("judged although --source named the kind")
+
+    assert resolve("clean", "fast", never) == SourceChoice("clean", "asked for with --source")
 
 
 def test_source_compressed_with_espcn_is_one_line(data, tmp_path):

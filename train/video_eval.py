@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 import av
-import cv2
 import numpy as np
 
 from vsr.errors import InputError
 from vsr.images import image_files, read_rgb
 from vsr.source import judge_video, resolve
-from vsr.upscaler import ModelSettings, Upscaler
+from vsr.upscaler import ModelSettings, Upscaler, upscale_chroma
 from .evaluate import as_stored
 from .degrade import RATE, Degradation, encode, shrink, to_yuv
 from .metrics import psnr, shave, ssim
@@ -221,8 +220,7 @@ def evaluate_compressed(pairs: list[tuple[list[np.ndarray], list[np.ndarray]]], 
     sums = {"bicubic": [], "model": []}
     for hr_y, lr_y in pairs:
         h, w = hr_y[0].shape
-        sums["bicubic"].append(score_frames([cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC) for y in lr_y],
-                                            hr_y, scale))
+        sums["bicubic"].append(score_frames([upscale_chroma(y, w, h) for y in lr_y], hr_y, scale))
         sums["model"].append(score_frames([as_stored(upscale_y(y / 255.0)) for y in lr_y], hr_y, scale))
     return {"mean": {m: {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "flicker")}
                      for m, rows in sums.items()}}
@@ -234,7 +232,7 @@ def upscale_method(settings: ModelSettings) -> MethodBuilder:
     loaded: dict[str, Upscaler] = {}
 
     def build(lr_path: Path) -> tuple[YMethod, dict]:
-        choice = resolve(settings.source, settings.model, judge_video(lr_path, settings.scale))
+        choice = resolve(settings.source, settings.model, lambda: judge_video(lr_path, settings.scale))
         if choice.kind not in loaded:
             loaded[choice.kind] = Upscaler(replace(settings, source=choice.kind))
         up = loaded[choice.kind]

@@ -223,14 +223,14 @@ def run_live(settings: LiveSettings, log: Callable[[str], None]) -> LiveStats:
     capture, is_file = open_source(settings.source)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     size = size if all(size) else (640, 360)  # a stream may not say before its first frame
-    kind = resolve(settings.network.source, settings.network.model, judge_live(settings.source, capture, is_file,
-                                                                                 settings.network.scale))
+    kind = resolve(settings.network.source, settings.network.model,
+                   lambda: judge_live(settings.source, capture, is_file, settings.network.scale))
     network = replace(settings.network, source=kind.kind)
     if settings.target_fps is not None:
         fps = settings.target_fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
         network = model_for_fps(network, size, fps, NETWORK_SHARE, log)
     upscaler = Upscaler(network, log, size)
-    log(f"source: {kind.kind} ({kind.reason})")
+    log(kind.line())
     label = f"{upscaler.net.name}  {upscaler.backend.name}"
     if settings.window:  # before the capture thread starts: the GUI toolkit wants the process to itself
         log(f"keys: {KEYS}")

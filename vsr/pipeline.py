@@ -165,12 +165,12 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
             source = resolve(settings.network.source, settings.network.model,
-                             judge_video(src, settings.network.scale, info.index))
+                             lambda: judge_video(src, settings.network.scale, info.index))
             network = replace(settings.network, source=source.kind)
             if settings.target_fps:
                 network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
             upscaler = Upscaler(network, log, size)
-            log(f"source: {source.kind} ({source.reason})")
+            log(source.line())
             try:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
@@ -378,7 +378,7 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
     source = _image_source(settings)
     if upscaler is None:
         upscaler = Upscaler(replace(settings.network, source=source.kind), log, (rgb.shape[1], rgb.shape[0]))
-        log(f"source: {source.kind} ({source.reason})")
+        log(source.line())
     t0 = time.perf_counter()
     result = upscaler.upscale_rgb(rgb)
     stage = Stage("upscale", time.perf_counter() - t0, 1)
@@ -390,7 +390,8 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
 
 def _image_source(settings: UpscaleSettings) -> SourceChoice:
     """Images take the clean models unless --source says otherwise: a still is not a codec's frame."""
-    return resolve(settings.network.source, settings.network.model, SourceChoice("clean", "an image, not compressed video"))
+    return resolve(settings.network.source, settings.network.model,
+                   lambda: SourceChoice("clean", "an image, not compressed video"))
 
 
 def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bool = True,
@@ -408,7 +409,7 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     out.mkdir(parents=True, exist_ok=True)
     source = _image_source(settings)
     upscaler = Upscaler(replace(settings.network, source=source.kind), log)
-    log(f"source: {source.kind} ({source.reason})")
+    log(source.line())
     bar = Progress(len(files), "images", enabled=progress)
     stage, started, failed, one = Stage("upscale"), time.perf_counter(), [], None
     for i, path in enumerate(files):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import av
 import numpy as np
@@ -46,6 +46,10 @@ class SourceChoice:
     def as_dict(self) -> dict:
         return {"kind": self.kind, "reason": self.reason}
 
+    def line(self) -> str:
+        """As the log says it: `source: compressed (why)`."""
+        return f"source: {self.kind} ({self.reason})"
+
 
 def bits_per_pixel(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                    path: str | Path) -> Optional[float]:
@@ -67,24 +71,21 @@ def bits_per_pixel(container: av.container.InputContainer, stream: av.video.stre
     return float(bit_rate) / (ctx.width * ctx.height * float(rate)) if bit_rate > 0 else None
 
 
-def mean_qp(path: str | Path, index: int, frames: int = QP_FRAMES) -> Optional[float]:
-    """The mean macroblock QP of the first frames of an H.264 stream (at `index`), from the
-    parameters its decoder exports (AVVideoEncParams: the frame's QP at byte 28, then blocks of
-    20 bytes whose last int32 is the block's QP delta); None where the decoder exports none.
-    A packet that will not decode ends the measure there (the pipeline says what was damaged)."""
+def mean_qp(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+            frames: int = QP_FRAMES) -> Optional[float]:
+    """The mean macroblock QP of an H.264 stream's first frames, from the parameters its decoder
+    exports (AVVideoEncParams: the frame's QP at byte 28, then blocks of 20 bytes whose last
+    int32 is the block's QP delta); None where the decoder exports none. A packet that will
+    not decode ends the measure there (the pipeline says what was damaged)."""
+    stream.codec_context.options = {"export_side_data": "venc_params"}
     qps = []
-    with open_input(path) as container:
-        stream = container.streams[index]
-        stream.codec_context.options = {"export_side_data": "venc_params"}
-        try:
-            for frame in container.decode(stream):
-                for data in frame.side_data:
-                    if data.type.name == "VIDEO_ENC_PARAMS":
-                        qps.append(_frame_qp(bytes(data)))
-                if len(qps) >= frames:
-                    break
-        except av.FFmpegError:
-            pass
+    try:
+        for frame in container.decode(stream):
+            qps += [_frame_qp(bytes(d)) for d in frame.side_data if d.type.name == "VIDEO_ENC_PARAMS"]
+            if len(qps) >= frames:
+                break
+    except av.FFmpegError:
+        pass
     return float(np.mean(qps)) if qps else None
 
 
@@ -104,18 +105,18 @@ def judge_video(path: str | Path, scale: int, index: Optional[int] = None) -> So
     stream's (default: the first video stream)."""
     with open_input(path) as container:
         stream = container.streams[index] if index is not None else container.streams.video[0]
-        index, codec = stream.index, stream.codec_context.name
+        codec = stream.codec_context.name
+        if codec in LOSSLESS_CODECS:
+            return SourceChoice("clean", f"{codec} is a lossless codec")
+        qp = mean_qp(container, stream) if codec == "h264" else None
+        if qp is not None:
+            limit = CLEAN_BELOW_QP[scale]
+            if qp < limit:
+                return SourceChoice("clean", f"h264 at mean QP {qp:.1f} over its first frames, under {limit:g} "
+                                             f"(where the clean models score higher at x{scale})")
+            return SourceChoice("compressed", f"h264 at mean QP {qp:.1f} over its first frames, "
+                                              f"{limit:g} or more at x{scale}")
         bpp = bits_per_pixel(container, stream, path)
-    if codec in LOSSLESS_CODECS:
-        return SourceChoice("clean", f"{codec} is a lossless codec")
-    qp = mean_qp(path, index) if codec == "h264" else None
-    if qp is not None:
-        limit = CLEAN_BELOW_QP[scale]
-        if qp < limit:
-            return SourceChoice("clean", f"h264 at mean QP {qp:.1f} over its first frames, under {limit:g} "
-                                         f"(where the clean models score higher at x{scale})")
-        return SourceChoice("compressed", f"h264 at mean QP {qp:.1f} over its first frames, "
-                                          f"{limit:g} or more at x{scale}")
     if bpp is None:
         return SourceChoice("compressed", f"{codec} at an unknown bit rate (lossy codecs usually compress)")
     if bpp >= CLEAN_BITS_PER_PIXEL:
@@ -131,12 +132,12 @@ def judge_camera(fourcc: str) -> SourceChoice:
     return SourceChoice("clean", f"the camera delivers {code or 'raw frames'}, uncompressed")
 
 
-def resolve(asked: str, model: str, judged: SourceChoice) -> SourceChoice:
-    """The kind to load for `model`: `asked` unless it is auto (then the judgement), refused or
-    fallen back where the model has no weights of that kind."""
+def resolve(asked: str, model: str, judge: Callable[[], SourceChoice]) -> SourceChoice:
+    """The kind to load for `model`: `asked` unless it is auto (then `judge()`, called only
+    then), refused or fallen back where the model has no weights of that kind."""
     if asked not in SOURCES:
         raise SettingsError(f"unknown source {asked!r}; choose {', '.join(SOURCES)}")
-    choice = judged if asked == "auto" else SourceChoice(asked, "asked for with --source")
+    choice = judge() if asked == "auto" else SourceChoice(asked, "asked for with --source")
     if choice.kind == "compressed" and model not in COMPRESSED_MODELS:
         if model not in SHIPPED:
             return SourceChoice("given", "a weights file runs as it is")
