@@ -49,20 +49,24 @@ def test_missing_file(tmp_path):
     assert_clean_failure(vsr("upscale", tmp_path / "nope.mp4", tmp_path / "out.mp4"), tmp_path, "no such file")
 
 
-@pytest.mark.parametrize("clip,ends", [("decord_flipping_a_pancake.mkv", "ends at 5.0 s of the 10.4 s"),
-                                       ("mmaction2_tests_test.avi", "ends at 3.1 s of the 6.6 s")])
-def test_a_cut_off_file_is_upscaled_as_far_as_it_goes(data, tmp_path, clip, ends):
+# The AVI is cut inside a packet: its last frame decodes with errors, concealed, and is said
+# too; --strict refuses it for those errors, before it reaches the cut.
+@pytest.mark.parametrize("clip,ends,refused", [
+    ("decord_flipping_a_pancake.mkv", "the input ends at 5.0 s of the 10.4 s", "truncated or damaged"),
+    ("mmaction2_tests_test.avi", "2 decoding errors in 1 frame at 3.1 s, concealed by the decoder; "
+                                 "the input ends at 3.1 s of the 6.6 s", "damaged: the video at 3.08 s decodes with errors")])
+def test_a_cut_off_file_is_upscaled_as_far_as_it_goes(data, tmp_path, clip, ends, refused):
     raw = (data / "video" / clip).read_bytes()
     cut = tmp_path / f"cut{(data / 'video' / clip).suffix}"
     cut.write_bytes(raw[: len(raw) // 2])
     before = hashlib.sha256(cut.read_bytes()).hexdigest()
     result = vsr("upscale", cut, tmp_path / "up.mkv", "--scale", 2, "--model", "fast", "--preset", "ultrafast", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == f"warning: {cut}: the input {ends} its header promises (cut off?); upscaled as far as it goes"
+    assert result.stderr.strip() == f"warning: {cut}: {ends} its header promises (cut off?); upscaled as far as it goes"
     with av.open(str(cut)) as src, av.open(str(tmp_path / "up.mkv")) as out:
         assert _times(out) == sorted(_times(src))
     strict = vsr("upscale", cut, tmp_path / "strict.mkv", "--scale", 2, "--model", "fast", "--strict")
-    assert_clean_failure(strict, tmp_path, f"{cut}: truncated or damaged")
+    assert_clean_failure(strict, tmp_path, f"{cut}: {refused}")
     assert hashlib.sha256(cut.read_bytes()).hexdigest() == before
 
 
@@ -105,6 +109,35 @@ def test_damaged_packets_are_skipped_and_their_frames_repeated(data, tmp_path):
     strict = vsr("upscale", bad, tmp_path / "strict.mkv", "--scale", 2, "--model", "fast", "--strict")
     assert_clean_failure(strict, tmp_path, f"{bad}: damaged: a video packet at 0.")
     assert "will not decode" in strict.stderr
+
+
+def test_errors_the_decoder_conceals_are_counted_said_and_refused_under_strict(chaplin, tmp_path):
+    # 300 bytes flipped inside the media data: every packet still decodes, with errors that
+    # FFmpeg's H.264 decoder logs and conceals (as in the damaged 720p mp4).
+    raw = bytearray(chaplin.read_bytes())
+    start = int(len(raw) * 0.4)
+    for i in np.random.default_rng(3).integers(start, start + 20_000, 300):
+        raw[i] ^= 0xFF
+    bad = tmp_path / "flipped.mp4"
+    bad.write_bytes(bytes(raw))
+    result = vsr("upscale", bad, tmp_path / "up.mkv", "--scale", 2, "--model", "fast", "--preset", "ultrafast", "--json")
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    said = re.fullmatch(rf"warning: {bad}: (\d+) decoding errors in (\d+) frames between (\d+\.\d) s and (\d+\.\d) s, "
+                        r"concealed by the decoder; the decoder dropped 1 frame, each replaced by the one before", warning)
+    assert said, warning
+    damage = json.loads(result.stdout)["damage"]
+    assert damage["decoding_errors"] == int(said[1]) >= damage["frames_with_errors"] == int(said[2]) > 1
+    assert f"{damage['errors_first_s']:.1f}" == said[3] and f"{damage['errors_last_s']:.1f}" == said[4]
+    assert damage["packets"] == 0 and damage["repeated"] == 1  # every packet decoded; one picture was dropped
+    whole = vsr("upscale", chaplin, tmp_path / "whole.mkv", "--scale", 2, "--model", "fast", "--preset", "ultrafast",
+                "--json", "--quiet")
+    assert json.loads(whole.stdout)["damage"]["decoding_errors"] == 0 and "warning" not in whole.stderr
+    with av.open(str(tmp_path / "whole.mkv")) as whole_out, av.open(str(tmp_path / "up.mkv")) as out:
+        assert _times(out) == _times(whole_out)  # every frame in its place, as from the undamaged file
+    strict = vsr("upscale", bad, tmp_path / "strict.mkv", "--scale", 2, "--model", "fast", "--strict")
+    assert_clean_failure(strict, tmp_path, f"{bad}: damaged: the video at {damage['errors_first_s']:.2f} s decodes "
+                                           "with errors (")
 
 
 def test_audio_only_file(chaplin, tmp_path):

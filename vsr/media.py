@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -124,7 +125,8 @@ class Damage:
     """What decoding put right in a damaged or cut-off input, for the warning and the summary.
 
     As FFmpeg does, a packet that will not decode is skipped, and its frame is replaced by
-    the last good one, so that the frame count, the timing and the audio stay in step.
+    the last good one, so that the frame count, the timing and the audio stay in step; a
+    frame that decodes with errors keeps what the decoder concealed, and the errors are counted.
     """
 
     packets: int = 0  # video packets that would not decode
@@ -133,19 +135,37 @@ class Damage:
     repeated: int = 0  # frames standing in for lost ones
     ends_at: float = 0.0  # where a cut-off input's streams end, in seconds (0: not cut off)
     promised: float = 0.0  # what its header promised
+    errors: int = 0  # error lines the decoder logged for frames it decoded and concealed
+    error_frames: int = 0  # frames with such errors (or flagged corrupt by the decoder)
+    errors_first: float = 0.0  # seconds of the first and last of those frames
+    errors_last: float = 0.0
 
     def note_packet(self, seconds: float) -> None:
         self.first = seconds if not self.packets else min(self.first, seconds)
         self.last = max(self.last, seconds)
         self.packets += 1
 
+    def note_errors(self, seconds: float, errors: int) -> None:
+        self.errors_first = seconds if not self.error_frames else min(self.errors_first, seconds)
+        self.errors_last = max(self.errors_last, seconds)
+        self.error_frames += 1
+        self.errors += errors
+
     def describe(self) -> str:
         """One line for people, empty where nothing was damaged."""
         parts = []
         if self.packets:
-            where = f"at {self.first:.1f} s" if self.last - self.first < 0.05 else f"between {self.first:.1f} s and {self.last:.1f} s"
-            parts.append(f"{self.packets} damaged video packet{'s' * (self.packets > 1)} {where} skipped; "
-                         f"{self.repeated} frame{'s' * (self.repeated != 1)} repeated in their place")
+            parts.append(f"{self.packets} damaged video packet{'s' * (self.packets > 1)} {_when(self.first, self.last)} "
+                         "skipped")
+        if self.error_frames:
+            parts.append(f"{self.errors} decoding error{'s' * (self.errors != 1)} in {self.error_frames} "
+                         f"frame{'s' * (self.error_frames > 1)} {_when(self.errors_first, self.errors_last)}, "
+                         "concealed by the decoder")
+        if self.packets:
+            parts.append(f"{self.repeated} frame{'s' * (self.repeated != 1)} repeated in their place")
+        elif self.repeated:
+            parts.append(f"the decoder dropped {self.repeated} frame{'s' * (self.repeated != 1)}, each replaced by "
+                         "the one before")
         if self.ends_at:
             parts.append(f"the input ends at {self.ends_at:.1f} s of the {self.promised:.1f} s its header promises "
                          "(cut off?); upscaled as far as it goes")
@@ -153,7 +173,28 @@ class Damage:
 
     def as_dict(self) -> dict:
         return {"packets": self.packets, "first_s": round(self.first, 3), "last_s": round(self.last, 3),
-                "repeated": self.repeated, "ends_at_s": round(self.ends_at, 3), "promised_s": round(self.promised, 3)}
+                "repeated": self.repeated, "ends_at_s": round(self.ends_at, 3), "promised_s": round(self.promised, 3),
+                "decoding_errors": self.errors, "frames_with_errors": self.error_frames,
+                "errors_first_s": round(self.errors_first, 3), "errors_last_s": round(self.errors_last, 3)}
+
+
+def _when(first: float, last: float) -> str:
+    return f"at {first:.1f} s" if last - first < 0.05 else f"between {first:.1f} s and {last:.1f} s"
+
+
+@contextmanager
+def decoder_log() -> Iterator[list]:
+    """FFmpeg's log lines at error level and above, from every thread, gathered in a list of
+    (level, name, message) instead of printed: how a decoder says what it concealed."""
+    level, skip = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR if level is None else min(level, av.logging.ERROR))
+    av.logging.set_skip_repeated(False)  # each error counts
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip)
 
 
 def copy_frame(frame: av.VideoFrame, pts: int) -> av.VideoFrame:
@@ -166,43 +207,69 @@ def copy_frame(frame: av.VideoFrame, pts: int) -> av.VideoFrame:
 
 
 def _packets_decoded(container: av.container.InputContainer, stream, path: str | Path, damage: Damage,
-                     lost: list[int], strict: bool) -> Iterator[av.VideoFrame]:
+                     lost: list[int], strict: bool, counted_from: Optional[int]) -> Iterator[av.VideoFrame]:
     """Frames of `stream` in decoder order. A packet that will not decode is skipped and its
-    time kept in `lost` (or, with `strict`, refused); a demuxer that breaks down mid-file ends
-    the video there, as a cut-off file would."""
+    time kept in `lost` (or, with `strict`, refused); one that decodes with errors (from
+    `counted_from` on, None: all) is counted in `damage` (or refused); a demuxer that breaks
+    down mid-file ends the video there, as a cut-off file would."""
     packets = demux(container, stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except av.FFmpegError as exc:
-            if strict:
-                raise InputError(f"{path}: damaged: the container cannot be read past here ({_reason(exc)})") from exc
-            return
-        try:
-            frames = packet.decode()
-        except av.FFmpegError as exc:
+    name = stream.codec_context.name
+    flagged: set = set()  # timestamps of frames counted as decoded with errors
+    with decoder_log() as logs:
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as exc:
+                if strict:
+                    raise InputError(f"{path}: damaged: the container cannot be read past here ({_reason(exc)})") from exc
+                return
             at = float(packet.pts * stream.time_base) if packet.pts is not None and stream.time_base else 0.0
-            if strict:
-                raise InputError(f"{path}: damaged: a video packet at {at:.2f} s will not decode ({_reason(exc)}); "
-                                 "without --strict it is skipped and the frame before it repeated") from exc
-            damage.note_packet(at)
-            if packet.pts is not None:
+            seen = len(logs)
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                if strict:
+                    raise InputError(f"{path}: damaged: a video packet at {at:.2f} s will not decode ({_reason(exc)}); "
+                                     "without --strict it is skipped and the frame before it repeated") from exc
+                damage.note_packet(at)
+                if packet.pts is not None:
+                    heapq.heappush(lost, packet.pts)
+                continue
+            errors = [message.strip() for level, who, message in logs[seen:] if who == name and level <= av.logging.ERROR]
+            # The errors belong to this packet's picture; a frame flagged corrupt (a cut-off
+            # last packet's, say, handed out at the flush) counts once, at its own time.
+            damaged = {packet.pts: errors} if errors else {}
+            damaged.update({f.pts: [] for f in frames if f.is_corrupt and f.pts not in flagged})
+            for pts, said in damaged.items():
+                if counted_from is not None and pts is not None and pts < counted_from:
+                    continue
+                when = float(pts * stream.time_base) if pts is not None and stream.time_base else at
+                if strict:
+                    raise InputError(f"{path}: damaged: the video at {when:.2f} s decodes with errors "
+                                     f"({said[0] if said else 'a corrupt frame'}); without --strict the decoder "
+                                     "conceals them and the upscale goes on")
+                damage.note_errors(when, len(said))
+                flagged.add(pts)
+            if errors and packet.pts is not None:
+                # A decoder may drop a picture it cannot conceal: stood in for at release if no frame has this time.
                 heapq.heappush(lost, packet.pts)
-            continue
-        yield from frames
+            yield from frames
 
 
 def decode_frames(container: av.container.InputContainer, info: VideoInfo, path: str | Path,
-                  damage: Optional[Damage] = None, strict: bool = False) -> Iterator[av.VideoFrame]:
+                  damage: Optional[Damage] = None, strict: bool = False,
+                  counted_from: Optional[int] = None) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream in presentation order, in info.pix_fmt.
 
     Frames come out of the decoder in presentation order, but some containers (AVI) give
     them their packets' timestamps out of order. The timestamps themselves are right, so a
     small window hands them back sorted; a frame with none gets one a frame after the last.
     Damage is put right and recorded in `damage` (see Damage); with `strict`, a packet
-    that will not decode or a file that ends before its header says is refused instead.
+    that will not decode, one that decodes with errors or a file that ends before its header
+    says is refused instead. Decoding errors before `counted_from` (a timestamp: frames
+    decoded only to reach it, as a segment of `vsr batch` does) are not counted.
     """
     damage = damage if damage is not None else Damage()
     stream = container.streams[info.index]
@@ -235,7 +302,7 @@ def decode_frames(container: av.container.InputContainer, info: VideoInfo, path:
         last, previous = frame.pts, frame
         yield frame
 
-    for frame in _packets_decoded(container, stream, path, damage, lost, strict):
+    for frame in _packets_decoded(container, stream, path, damage, lost, strict, counted_from):
         if frame.format.name != info.pix_fmt:
             frame = frame.reformat(format=info.pix_fmt)
         if frame.pts is None:

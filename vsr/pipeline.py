@@ -197,7 +197,7 @@ def _decoded(container: av.container.InputContainer, info, src: Path, damage: Da
     start, end = span or (None, None)
     if start is not None and seek:
         container.seek(start, stream=container.streams[info.index])  # to the keyframe at or before start
-    frames = decode_frames(container, info, src, damage, strict)
+    frames = decode_frames(container, info, src, damage, strict, counted_from=start)
     if span:  # frames come in presentation order: skip to start, stop at end
         frames = takewhile(lambda f: end is None or f.pts < end,
                            dropwhile(lambda f: start is not None and f.pts < start, frames))

@@ -55,8 +55,9 @@ def engine_options(f):
                      help="Threads for inference and for the encoder (0: one per core / encoder's choice)."),
         click.option("--strict", is_flag=True,
                      help="Refuse a damaged or cut-off input. By default, as FFmpeg does, a packet that will not "
-                          "decode is skipped and the frame before it repeated, a cut-off file is upscaled as far as "
-                          "it goes, and a warning says so."),
+                          "decode is skipped and the frame before it repeated, errors inside a frame are concealed "
+                          "by the decoder (and counted), a cut-off file is upscaled as far as it goes, and a "
+                          "warning says so."),
     ]
     for option in reversed(options):
         f = option(f)
