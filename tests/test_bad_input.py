@@ -240,13 +240,21 @@ def test_an_output_larger_than_the_encoder_takes_is_refused_before_any_work(tmp_
     assert "backend:" not in result.stderr  # refused before the network was loaded
 
 
-@pytest.mark.parametrize("name,expect", [("somewhere", "has no extension to choose the container by"),
-                                         ("folder", "is a folder; give a file name")])
+@pytest.mark.parametrize("name,expect", [
+    ("somewhere", "has no extension to choose the container by; give a file name such as somewhere.mp4 (or .mkv, .mov)"),
+    ("folder", "is a folder, not a file name; give a file name, such as {folder}/moviepy_chaplin.mp4 to write into it")])
 def test_an_output_that_names_no_file_is_one_line(chaplin, tmp_path, name, expect):
     (tmp_path / "folder").mkdir()
     result = vsr("upscale", chaplin, tmp_path / name)
-    assert result.returncode == 2 and result.stderr.strip() == f"vsr: error: {tmp_path / name}: {expect}" + (
-        "; give a file name such as somewhere.mp4 (or .mkv, .mov)" if name == "somewhere" else "")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"vsr: error: {tmp_path / name}: {expect.format(folder=tmp_path / 'folder')}"
+
+
+def test_an_image_into_a_folder_says_where_it_would_go(data, tmp_path):
+    result = vsr("upscale", data / "val" / "Set5" / "baby.png", tmp_path, "--scale", 2)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"vsr: error: {tmp_path}: is a folder, not a file name; give a file name, such as {tmp_path}/baby.png "
+        "to write into it")
 
 
 def test_a_tag_that_is_not_utf8_is_read_with_its_bad_bytes_replaced(data, tmp_path):

@@ -1,5 +1,6 @@
 """Choosing a model: by name, by a frame rate to hold (measured here), and `vsr models`."""
 import json
+import os
 import re
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from clips import run_vsr
 from vsr.models import multiply_adds_per_pixel
 from vsr.target_fps import Candidate, choose
-from vsr.weights import load_network
+from vsr.weights import load_network, sha256
 
 MEASURED = [Candidate("fast", "cpu (openvino int8)", 32.6, 15.0),  # 66.7 fps
             Candidate("balanced", "cpu (openvino int8)", 33.1, 30.0),  # 33.3 fps
@@ -89,3 +90,26 @@ def test_models_lists_every_shipped_model_with_its_cost_and_quality():
     assert [row[1:3] for row in fast] == [["clean", "x3"], ["compressed", "x3"]] and fast[0][3:5] == fast[1][3:5]
     espcn_row = next(r for r in rows if (r["model"], r["scale"]) == ("espcn", 3))
     assert f"{espcn_row['multiply_adds_per_pixel']:,}" in next(line for line in table if line.startswith("espcn "))
+
+
+@pytest.mark.parametrize("measured,shown", [
+    ([((1, 1), 1, 0.012), ((1, 1), 2, 0.011), ((640, 360), 2, 25.0)], "640x360"),  # the README's size where measured
+    ([((1, 1), 1, 0.012), ((1, 1), 2, 0.011), ((1280, 720), 2, 60.0), ((320, 240), 2, 20.0), ((320, 240), 1, 30.0),
+      ((320, 240), 4, 12.5)], "320x240")])  # else the size measured most often
+def test_models_shows_speeds_at_one_named_frame_size_not_the_fastest_thumbnail(tmp_path, measured, shown):
+    # What `vsr upscale` would have cached for balanced x2: a 1x1 clip (83,333 fps) and real sizes.
+    from vsr import speed
+
+    digest = sha256(load_network("balanced", 2, "clean").path)
+    cache = {json.dumps({**speed._this_machine(), "engine": "openvino int8", "weights": digest, "threads": threads,
+                         "size": list(size)}, sort_keys=True): ms for size, threads, ms in measured}
+    (tmp_path / "vsr").mkdir()
+    (tmp_path / "vsr" / "speed.json").write_text(json.dumps(cache))
+    done = run_vsr("models", "--scale", "2", env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.splitlines()
+    assert table[0].endswith(f"fastest here on {shown} frames")
+    row = next(line for line in table if line.startswith("balanced  clean"))
+    fastest = {"640x360": "40.0 fps, openvino int8, 2 threads", "320x240": "80.0 fps, openvino int8, 4 threads"}
+    assert row.endswith(fastest[shown]) and "83333" not in done.stdout
+    assert next(line for line in table if line.startswith("fast      clean")).endswith("not yet")

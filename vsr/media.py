@@ -359,7 +359,8 @@ def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
         if src.exists() and out_abs == src.resolve():
             raise OutputError(f"{out}: output is the input; choose another name")
     if out.is_dir():
-        raise OutputError(f"{out}: is a folder; give a file name")
+        into = out / f"{inputs[0].stem}.mp4" if inputs else out / "out.mp4"
+        raise OutputError(f"{out}: is a folder, not a file name; give a file name, such as {into} to write into it")
     if not out.suffix:
         raise OutputError(f"{out}: has no extension to choose the container by; give a file name such as "
                           f"{out.name or 'out'}.mp4 (or .mkv, .mov)")

@@ -371,6 +371,9 @@ def _drain(channel: Channel) -> Iterator:
 def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable[[str], None] = _stderr,
                   upscaler: Optional[Upscaler] = None) -> Summary:
     """One image file to another, network on Y and bicubic on Cb/Cr (BT.601)."""
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder, not a file name; give a file name, such as {out / src.name} to write "
+                          "into it")
     if not is_image(out):
         raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
     check_output(out, [src], settings.overwrite)
