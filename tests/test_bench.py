@@ -4,7 +4,7 @@ import json
 import pytest
 
 from clips import run_vsr
-from vsr.machine import has_vnni
+from vsr.machine import bf16_kind, has_vnni
 from vsr.weights import load_network
 
 
@@ -23,12 +23,14 @@ def test_writes_json_markdown_and_chart(report):
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stdout.strip() == (out / "report.md").read_text().strip()
     assert f"cores, {'with' if has_vnni() else 'without'} VNNI" in stdout  # int8 depends on it
+    assert f"bfloat16: {bf16_kind() or 'none'}" in stdout
 
 
 def test_json_names_the_machine_and_measures_each_model_backend_and_precision(report):
     data = json.loads((report[0] / "report.json").read_text())
     m = data["machine"]
     assert m["cpu"] and m["cores"] >= 1 and m["memory_gib"] > 0 and m["cpu_vnni"] == has_vnni()
+    assert m["cpu_bf16"] == bf16_kind()  # bf16 is offered, and scores, by it
     assert {"python", "torch", "onnxruntime", "openvino", "av", "ffmpeg", "opencv-python"} <= m["versions"].keys()
     assert data["frame_in"] == [96, 64] and data["frame_out"] == [288, 192]
     rows = [(r["model"], r["backend"], r["precision"], r["available"]) for r in data["results"]]

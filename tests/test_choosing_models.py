@@ -113,3 +113,44 @@ def test_models_shows_speeds_at_one_named_frame_size_not_the_fastest_thumbnail(t
     fastest = {"640x360": "40.0 fps, openvino int8, 2 threads", "320x240": "80.0 fps, openvino int8, 4 threads"}
     assert row.endswith(fastest[shown]) and "83333" not in done.stdout
     assert next(line for line in table if line.startswith("fast      clean")).endswith("not yet")
+
+
+@pytest.mark.parametrize("bf16_ms,cpu_bf16,loss_db,chosen", [
+    (5.0, "avx512_bf16", 0.007, "openvino bf16"),  # measured fastest, within 0.1 dB: taken
+    (12.0, "amx", 0.007, "openvino int8"),  # slower than int8 here: passed over
+    (5.0, "avx512_bf16", 0.15, "openvino int8"),  # lost more than 0.1 dB: not even measured
+    (5.0, None, 0.007, "openvino int8"),  # no bfloat16 on this CPU: not offered
+])
+def test_auto_takes_bf16_only_where_it_measured_fastest_and_lost_at_most_a_tenth_of_a_db(
+        tmp_path, monkeypatch, bf16_ms, cpu_bf16, loss_db, chosen):
+    from vsr import backends, speed
+    from vsr.weights import Network
+
+    shipped = load_network("balanced", 3)
+    net = Network(shipped.module, shipped.path, {**shipped.manifest, "bf16": {"openvino": {
+        **shipped.manifest["bf16"]["openvino"], "loss_db": loss_db, "default": loss_db <= 0.1}}})
+    settings = backends.BackendSettings(threads=2, size=(640, 360))
+    measured = {"openvino": 20.0, "openvino int8": 10.0, "openvino bf16": bf16_ms, "onnxruntime": 30.0}
+    cache = {json.dumps({**speed._this_machine(), "engine": engine, "weights": sha256(net.path), "threads": 2,
+                         "size": [640, 360]}, sort_keys=True): ms for engine, ms in measured.items()}
+    (tmp_path / "vsr").mkdir()
+    (tmp_path / "vsr" / "speed.json").write_text(json.dumps(cache))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(backends, "bf16_kind", lambda: cpu_bf16)
+    said = []
+    backend = backends.choose_backend("cpu", net, settings, said.append)
+    assert backend.name == f"cpu ({chosen})"
+    assert ("openvino bf16 5.0 ms" in said[0]) == (cpu_bf16 is not None and loss_db <= 0.1 and bf16_ms == 5.0)
+    backend.close()
+
+
+def test_bf16_asked_for_on_a_cpu_without_it_is_one_line(data, tmp_path, monkeypatch):
+    from vsr import backends
+
+    monkeypatch.setattr(backends, "bf16_kind", lambda: None)
+    with pytest.raises(backends.BackendUnavailable, match=r"^bf16 needs a CPU with bfloat16 instructions "
+                                                          r"\(AVX512_BF16 or AMX\); this one has none"):
+        backends.choose_backend("openvino", load_network("fast", 3), backends.BackendSettings(precision="bf16"))
+    done = run_vsr("upscale", data / "val" / "Set5" / "bird.png", tmp_path / "o.png", "--precision", "bf16",
+                   "--backend", "onnxruntime")
+    assert done.returncode == 2 and done.stderr.strip().endswith("onnxruntime runs fp32 or int8; bf16 runs on openvino")

@@ -12,7 +12,7 @@ from vsr.train.video_eval import compressed_validation_set, evaluate_compressed
 from vsr.train.metrics import psnr, ssim
 from vsr.backends import BackendSettings, BackendUnavailable, choose_backend
 from vsr.images import read_rgb
-from vsr.machine import has_vnni
+from vsr.machine import bf16_kind, has_vnni
 from vsr.models import multiply_adds_per_pixel
 from vsr.weights import INT8_TOLERANCE_DB, load_network
 
@@ -175,6 +175,29 @@ def test_int8_graphs_score_what_their_manifests_state(data, model, scale, kind, 
     assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB)
     assert BackendSettings().precision == "auto" and choose_backend(engine, net, BackendSettings()).precision == (
         "int8" if record["default"] else "fp32")
+
+
+BF16 = [(m, s, k) for m, s, k, e in ENGINES if e == "openvino"]
+
+
+@pytest.mark.skipif(bf16_kind() is None, reason="this CPU has no bfloat16 (AVX512_BF16 or AMX): OpenVINO's bf16 "
+                                                "is not offered here, and its records cannot be checked")
+@pytest.mark.parametrize("model,scale,kind", BF16, ids=[f"{m}-x{s}-{k}" for m, s, k in BF16])
+def test_bf16_on_openvino_scores_what_its_record_states(data, model, scale, kind):
+    """Each model's bf16 record (`vsr quantize --precision bf16`): OpenVINO's bf16 scores it on
+    Set5 on a CPU of the record's kind of bfloat16 (on the other kind, it loses no more than
+    stated), its float32 figure is float32's, and auto may measure it only within 0.1 dB."""
+    net = load_network(model, scale, kind)
+    record = net.manifest["bf16"]["openvino"]
+    backend = choose_backend("openvino", net, BackendSettings(precision="bf16"))
+    assert backend.name == "openvino bf16"
+    psnr_ = evaluate(data / "val" / "Set5", scale, backend_y_upscaler(backend))["mean"]["model"]["psnr"]
+    if record["cpu_bf16"] == bf16_kind():
+        assert psnr_ == pytest.approx(record["psnr"], abs=0.002)
+    float32 = evaluate(data / "val" / "Set5", scale, torch_y_upscaler(net.module))["mean"]["model"]["psnr"]
+    assert record["float32_psnr"] == pytest.approx(float32, abs=0.002)
+    assert record["float32_psnr"] - psnr_ <= record["loss_db"] + 0.005
+    assert record["default"] == (record["loss_db"] <= INT8_TOLERANCE_DB) == net.bf16_may_run("openvino")
 
 
 @pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])

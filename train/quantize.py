@@ -25,7 +25,7 @@ from vsr.colour import rgb_to_y
 from vsr.errors import InputError
 from vsr.images import image_files, read_rgb
 from vsr.onnx_export import INPUT, onnx_bytes
-from vsr.machine import has_vnni
+from vsr.machine import bf16_kind, has_vnni
 from vsr.weights import INT8_TOLERANCE_DB, Network, load_network, sha256
 from .evaluate import as_stored, backend_y_upscaler, evaluate
 from .imresize import hr_lr_pair
@@ -189,3 +189,28 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
     manifest_path = net.path.with_suffix(".json")
     manifest_path.write_text(json.dumps({**net.manifest, "int8": records}, indent=2) + "\n")
     return records
+
+
+def record_bf16(model: str, scale: int, val: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Score OpenVINO's bf16 (the float32 graph compiled to compute in bfloat16: no graph to
+    ship) against its float32 on `val`, and record it in the model's manifest with the CPU's
+    kind of bfloat16, which its figure depends on; `auto` measures bf16 only where it lost
+    at most INT8_TOLERANCE_DB."""
+    from importlib import metadata
+
+    net = load_network(model, scale)
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        backend = OpenVinoCpu(net, BackendSettings(precision=precision))  # bf16: refused without bfloat16
+        backend.load()
+        scores[precision] = set5_psnr(backend, val, scale)
+    loss = round(scores["fp32"]["psnr"] - scores["bf16"]["psnr"], 3)
+    record = {"psnr": round(scores["bf16"]["psnr"], 3), "ssim": round(scores["bf16"]["ssim"], 4),
+              "float32_psnr": round(scores["fp32"]["psnr"], 3), "loss_db": loss, "default": loss <= INT8_TOLERANCE_DB,
+              "engine": f"openvino {metadata.version('openvino')}", "cpu_bf16": bf16_kind()}
+    log(f"openvino: bf16 {record['psnr']:.3f} dB against float32 {record['float32_psnr']:.3f} dB on {val} "
+        f"({loss:+.3f} dB lost; {'auto measures it' if record['default'] else 'auto passes it over'}) on a CPU with "
+        f"{record['cpu_bf16']}")
+    manifest = {**net.manifest, "bf16": {**net.manifest.get("bf16", {}), "openvino": record}}
+    net.path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return record

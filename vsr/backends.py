@@ -16,9 +16,10 @@ import torch
 
 from .errors import BackendUnavailable
 from .gpu_backends import CudaTorch, TensorRt
+from .machine import bf16_kind
 from .weights import Network
 
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "int8", "bf16")
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class BackendSettings:
     """Knobs every backend reads.
 
     threads = 0 means one per core. precision "auto" runs int8 on an engine where the
-    model's int8 graph for it lost at most 0.1 dB on Set5 when it was made, else float32.
+    model's int8 graph for it lost at most 0.1 dB on Set5 when it was made, else float32
+    (the `cpu` backend also measures OpenVINO's bf16 where the CPU has bfloat16 and the
+    model's bf16 record lost at most 0.1 dB, and runs the fastest).
     `size` (width, height) is the frame size that `cpu` measures its engines at.
     """
 
@@ -40,9 +43,16 @@ def _threads(settings: BackendSettings) -> int:
 
 
 def _precision(net: Network, engine: str, settings: BackendSettings) -> str:
-    """"int8" or "fp32" for this engine: what was asked, or for "auto" what the manifest allows."""
+    """"int8", "bf16" or "fp32" for this engine: what was asked, or for "auto" int8 where the manifest allows."""
     if settings.precision == "fp16":
-        raise BackendUnavailable(f"{engine} runs fp32 or int8; fp16 runs on cuda and tensorrt")
+        raise BackendUnavailable(f"{engine} runs fp32, int8 or bf16; fp16 runs on cuda and tensorrt")
+    if settings.precision == "bf16":
+        if engine != "openvino":
+            raise BackendUnavailable(f"{engine} runs fp32 or int8; bf16 runs on openvino")
+        if bf16_kind() is None:
+            raise BackendUnavailable("bf16 needs a CPU with bfloat16 instructions (AVX512_BF16 or AMX); "
+                                     "this one has none: use --precision fp32 or int8")
+        return "bf16"
     if settings.precision == "int8":
         if net.int8_graph(engine) is None:
             raise BackendUnavailable(f"{net.name} has no int8 graph for {engine}; make one with vsr quantize, "
@@ -61,9 +71,9 @@ def _graph(net: Network, engine: str, precision: str) -> bytes:
 
 
 def _float32_only(settings: BackendSettings, name: str) -> None:
-    if settings.precision in ("int8", "fp16"):
-        raise BackendUnavailable(f"{name} runs float32 only; int8 runs on openvino or onnxruntime, fp16 on cuda "
-                                 "and tensorrt")
+    if settings.precision in ("int8", "fp16", "bf16"):
+        raise BackendUnavailable(f"{name} runs float32 only; int8 runs on openvino or onnxruntime, bf16 on openvino, "
+                                 "fp16 on cuda and tensorrt")
 
 
 class OnnxRuntimeCpu:
@@ -74,7 +84,7 @@ class OnnxRuntimeCpu:
     def __init__(self, net: Network, settings: BackendSettings):
         self.net, self.settings, self.session = net, settings, None
         self.precision = _precision(net, self.engine, settings)
-        self.name = self.engine + (" int8" if self.precision == "int8" else "")
+        self.name = self.engine + ("" if self.precision == "fp32" else f" {self.precision}")
 
     @staticmethod
     def available() -> tuple[bool, str]:
@@ -115,7 +125,8 @@ def openvino_core():
     kills the process with SIGSEGV: seen in the tests after many backends came and went.
 
     Float32 is asked for: on a CPU with bfloat16 (AVX512_BF16, AMX) OpenVINO otherwise runs
-    float layers in bfloat16, which scored fast x3 0.007 dB lower on Set5.
+    float layers in bfloat16, which scored fast x3 0.007 dB lower on Set5. bf16 is asked for
+    per compiled model, where chosen (`--precision bf16`, or measured faster by `cpu`).
     """
     import openvino as ov
 
@@ -133,7 +144,7 @@ class OpenVinoCpu:
     def __init__(self, net: Network, settings: BackendSettings):
         self.net, self.settings, self.core, self.model, self.requests = net, settings, None, None, {}
         self.precision = _precision(net, self.engine, settings)
-        self.name = self.engine + (" int8" if self.precision == "int8" else "")
+        self.name = self.engine + ("" if self.precision == "fp32" else f" {self.precision}")
 
     @staticmethod
     def available() -> tuple[bool, str]:
@@ -156,7 +167,7 @@ class OpenVinoCpu:
             model.reshape(list(shape))
             # No pinning: the decoder and encoder threads share these cores.
             config = {"INFERENCE_NUM_THREADS": _threads(self.settings), "PERFORMANCE_HINT": "LATENCY",
-                      "ENABLE_CPU_PINNING": False}
+                      "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32"}
             request = self.requests[shape] = self.core.compile_model(model, "CPU", config).create_infer_request()
         return request
 
@@ -197,10 +208,11 @@ class TorchCpu:
 
 
 class FastestCpu:
-    """The `cpu` backend: of OpenVINO and ONNX Runtime, in float32 and (where the model's
-    int8 graph for it lost at most 0.1 dB, or where int8 is asked for) in int8, whichever runs
-    this model fastest at the frame size, measured (about a second each, then cached per
-    machine). Neither engine nor precision is fastest everywhere: here ONNX Runtime ran
+    """The `cpu` backend: of OpenVINO and ONNX Runtime, in float32, in int8 (where the model's
+    int8 graph for it lost at most 0.1 dB, or where int8 is asked for) and in OpenVINO's bf16
+    (on CPUs with bfloat16, where its record lost at most 0.1 dB, or where it is asked for),
+    whichever runs this model fastest at the frame size, measured (about a second each, then
+    cached per machine). Neither engine nor precision is fastest everywhere: here ONNX Runtime ran
     ESPCN 1.6x faster than OpenVINO, OpenVINO the plain chains, and int8 was faster only in
     OpenVINO."""
 
@@ -223,7 +235,8 @@ class FastestCpu:
                 continue
             precisions = [self.settings.precision]
             if self.settings.precision == "auto":
-                precisions = ["fp32"] + (["int8"] if self.net.int8_is_default(engine.engine) else [])
+                precisions = (["fp32"] + (["int8"] if self.net.int8_is_default(engine.engine) else [])
+                              + (["bf16"] if bf16_kind() and self.net.bf16_may_run(engine.engine) else []))
             for precision in precisions:
                 try:
                     candidates.append(engine(self.net, replace(self.settings, precision=precision)))

@@ -58,9 +58,9 @@ def run_bench(settings: BenchSettings, log: Callable[[str], None]) -> dict:
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
         raise SettingsError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
-    odd = [p for p in settings.precisions if p not in ("fp32", "fp16", "int8")]
+    odd = [p for p in settings.precisions if p not in ("fp32", "fp16", "int8", "bf16")]
     if odd:
-        raise SettingsError(f"unknown precision(s) {', '.join(odd)}; choose from fp32, fp16, int8")
+        raise SettingsError(f"unknown precision(s) {', '.join(odd)}; choose from fp32, fp16, int8, bf16")
     nets = [load_network(m, settings.scale) for m in settings.models]
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,8 +122,8 @@ def _set5_psnr(net, backend) -> Optional[float]:
     engine = getattr(backend, "chosen", None) or backend  # cpu: the engine it chose
     if engine.engine == "bicubic":
         return net.manifest.get("validation", {}).get("bicubic_psnr")
-    if engine.precision == "int8":
-        return net.manifest["int8"][engine.engine]["psnr"]
+    if engine.precision in ("int8", "bf16"):
+        return net.manifest.get(engine.precision, {}).get(engine.engine, {}).get("psnr")
     if net.manifest.get("source") == "compressed":
         return next((r["float32_psnr"] for r in net.manifest.get("int8", {}).values()), None)
     return net.manifest.get("validation", {}).get("psnr")
@@ -244,7 +244,7 @@ def run_measured(cmd: list[str]) -> tuple[str, float]:
 def _label(row: dict) -> str:
     if row["backend"] == "bicubic":
         return "bicubic"
-    return f"{row['model']} {row['backend']}" + (" int8" if row["precision"] == "int8" else "")
+    return f"{row['model']} {row['backend']}" + (f" {row['precision']}" if row["precision"] in ("int8", "bf16") else "")
 
 
 def ratios(results: list[dict], preset: str) -> dict:
@@ -278,7 +278,8 @@ def markdown(report: dict) -> str:
         f"# vsr bench: x{s['scale']}, {wi}x{hi} -> {wo}x{ho}, {s['frames']} frames of {source}", "",
         f"- Date: {report['date']}",
         f"- CPU: {m['cpu']}, {m['cores']} cores, {'with' if m['cpu_vnni'] else 'without'} VNNI (int8 speed and"
-        f" ONNX Runtime's int8 scores depend on it); memory {m['memory_gib']} GiB; {m['os']}",
+        f" ONNX Runtime's int8 scores depend on it), bfloat16: {m.get('cpu_bf16') or 'none'}; memory"
+        f" {m['memory_gib']} GiB; {m['os']}",
         f"- GPU: {m.get('gpu', 'none')}" + (f", driver {m['driver']}" if m.get("driver") else "")
         + (f", CUDA {m['cuda']}" if m.get("cuda") else "")
         + (f", TensorRT {m['versions']['tensorrt']}" if m["versions"].get("tensorrt") else ""),

@@ -31,6 +31,14 @@ def has_vnni() -> bool:
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set((_cpuinfo("flags") or "").split()))
 
 
+def bf16_kind() -> Optional[str]:
+    """How the CPU computes in bfloat16: "amx" (AMX tiles), "avx512_bf16" (AVX512_BF16 dot
+    products), or None (no bfloat16 instructions: OpenVINO's bf16 is not offered there).
+    bf16 scores are recorded with the kind that made them, as int8's are with VNNI."""
+    flags = set((_cpuinfo("flags") or "").split())
+    return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else None
+
+
 def memory_gib() -> float:
     """Total memory in GiB, 0 where it cannot be read."""
     try:
@@ -72,6 +80,7 @@ def describe(device: str = "cpu") -> dict:
     info = {
         "cpu": cpu_model(),
         "cpu_vnni": has_vnni(),
+        "cpu_bf16": bf16_kind(),
         "cores": os.cpu_count(),
         "memory_gib": round(memory_gib(), 1),
         "os": platform.platform(),

@@ -25,7 +25,7 @@ SHIPPED = ("fast", "balanced", "espcn")
 # Those that ship for compressed input too (trained on LR through real encoders), as MODEL_xS_compressed.pt.
 COMPRESSED_MODELS = ("fast", "balanced")
 KINDS = ("clean", "compressed")
-# int8 may be a model's default only where it costs at most this much Set5 PSNR.
+# int8 (or bf16) may be a model's default only where it costs at most this much Set5 PSNR.
 INT8_TOLERANCE_DB = 0.1
 
 
@@ -139,6 +139,12 @@ class Network:
         """Whether int8 on `engine` lost at most INT8_TOLERANCE_DB of Set5 PSNR when it was made."""
         record = self.manifest.get("int8", {}).get(engine)
         return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB and self.int8_graph(engine) is not None
+
+    def bf16_may_run(self, engine: str) -> bool:
+        """Whether bf16 on `engine` lost at most INT8_TOLERANCE_DB of Set5 PSNR where it was recorded
+        (`vsr quantize --precision bf16`): then `auto` measures it beside float32 and int8."""
+        record = self.manifest.get("bf16", {}).get(engine)
+        return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB
 
 
 def load_network(model: str, scale: int, kind: str = "clean") -> Network:

@@ -35,8 +35,8 @@ def _list(value: str) -> tuple[str, ...]:
               help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, openvino, cpu; cuda and tensorrt "
                    "on an NVIDIA GPU (the report names the GPU, driver, CUDA and TensorRT).")
 @click.option("--precisions", default=",".join(_D.precisions), show_default=True,
-              help="Comma-separated: fp32, fp16, int8 (int8 runs on onnxruntime and openvino, where a model has "
-                   "its graph; fp16 on cuda and tensorrt).")
+              help="Comma-separated: fp32, fp16, int8, bf16 (int8 runs on onnxruntime and openvino, where a model "
+                   "has its graph; bf16 on openvino, on CPUs with AVX512_BF16 or AMX; fp16 on cuda and tensorrt).")
 @click.option("--frames", type=click.IntRange(1), default=_D.frames, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=_D.out, show_default=True,
               help="Folder for report.json, report.md and chart.png.")
