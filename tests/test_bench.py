@@ -1,9 +1,12 @@
 """`vsr bench` writes a report a person can read and a program can parse."""
 import json
+import sys
 
+import numpy as np
 import pytest
 
 from clips import run_vsr
+from vsr.bench import run_measured
 from vsr.machine import bf16_kind, has_vnni
 from vsr.weights import load_network
 
@@ -84,3 +87,11 @@ def test_the_cpu_backend_is_benched_as_the_engine_it_chose(tmp_path):
         expected = load_network("balanced", 3).manifest
         psnr = expected["int8"][engine.split()[0]]["psnr"] if engine.endswith("int8") else expected["validation"]["psnr"]
         assert row["set5_psnr"] == psnr
+
+
+def test_peak_memory_is_the_measured_process_own_not_the_bench_process():
+    # This process grows by 400 MiB first; Linux would carry that into the child's ru_maxrss.
+    grown = np.ones(400 * 2**20 // 8)
+    _, peak = run_measured([sys.executable, "-c", "import time; b = b'x' * (60 * 2**20); time.sleep(0.3)"])
+    assert 60 < peak < 160, peak
+    assert grown.sum() > 0

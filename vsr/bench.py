@@ -227,18 +227,36 @@ def time_end_to_end(name: str, net, precision: str, preset: str, clip: Path, out
 def run_measured(cmd: list[str]) -> tuple[str, float]:
     """Run `cmd` from outside any checkout; return its stdout and its own peak RSS in MiB.
 
-    The working folder matters: `python -m vsr` run from a source checkout would import
-    the checkout instead of the installed package.
+    The peak is the kernel's high-water mark of the child's memory (VmHWM in /proc), read
+    while it runs: wait4's ru_maxrss would count this process's memory too (Linux carries
+    the parent's high-water mark across fork and exec), which made every row of a report
+    at least as large as the bench's own process had grown. The working folder matters:
+    `python -m vsr` run from a source checkout would import the checkout instead of the
+    installed package.
     """
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, text=True, cwd=tempfile.gettempdir())
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4 gives this child's own peak RSS
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak_kib, status = 0, Path(f"/proc/{proc.pid}/status")
+        while True:
+            peak_kib = max(peak_kib, _high_water_kib(status))
+            pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
         stdout.seek(0)
         stderr.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr.read()}")
-        return stdout.read(), usage.ru_maxrss / 1024
+        return stdout.read(), (peak_kib or usage.ru_maxrss) / 1024  # ru_maxrss only where there is no /proc
+
+
+def _high_water_kib(status: Path) -> int:
+    """VmHWM of a /proc/PID/status file in KiB, 0 where it cannot be read (not Linux, or gone)."""
+    try:
+        return int(next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _label(row: dict) -> str:
