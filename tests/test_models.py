@@ -1,4 +1,5 @@
 """The plain chain: its training form (re-parameterised branches) folds into the form that runs."""
+import av
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,10 @@ import torch.nn.functional as F
 
 from vsr.colour import rgb_to_y
 from vsr.images import image_files, read_rgb
-from vsr.models import EDGE_FILTERS, ESPCN, PlainChain, RepConv3x3, RepPlainChain, multiply_adds_per_pixel
+from vsr import upscaler
+from vsr.models import (EDGE_FILTERS, ESPCN, PlainChain, RepConv3x3, RepPlainChain, multiply_adds_per_pixel,
+                        receptive_radius)
+from vsr.upscaler import ModelSettings, Upscaler, stripes
 
 
 def _set5_y(data) -> list[torch.Tensor]:
@@ -116,3 +120,25 @@ def test_a_deeper_chain_at_another_scale_keeps_every_trained_layer_but_the_tail(
         assert torch.allclose(mine.weight, theirs.weight, atol=1e-5) and torch.allclose(mine.bias, theirs.bias, atol=1e-5)
     for between in folded[1:4:2]:
         assert torch.allclose(between.weight[:, :, 1, 1], torch.eye(8), atol=1e-5) and between.bias.abs().max() < 1e-5
+
+
+def test_stripes_cover_a_frame_in_equal_parts_within_the_limit():
+    assert stripes(360, 640, 1 << 19) == [(0, 360)]  # the README's size runs whole
+    assert stripes(1080, 1920, 1 << 19) == [(0, 270), (270, 540), (540, 810), (810, 1080)]
+    assert stripes(1081, 1920, 1 << 19) == [(0, 271), (271, 542), (542, 813), (813, 1081)]  # the last one shorter
+    assert stripes(2160, 3840, 1 << 19) == [(top, top + 135) for top in range(0, 2160, 135)]
+
+
+@pytest.mark.parametrize("model,backend,precision", [("balanced", "openvino", "int8"), ("espcn", "torch", "fp32"),
+                                                     ("fast", "onnxruntime", "fp32")])
+def test_a_frame_in_stripes_gives_the_whole_frames_output(data, monkeypatch, model, backend, precision):
+    with av.open(str(data / "video" / "mmaction2_demo_skeleton_1080p.mp4")) as clip:
+        y = next(clip.decode(video=0)).to_ndarray()[:1080]
+    up = Upscaler(ModelSettings(scale=2, model=model, backend=backend, precision=precision, source="clean"))
+    assert up.radius == receptive_radius(up.net.module) > 0
+    monkeypatch.setattr(upscaler, "STRIPE_PIXELS", 1 << 19)  # four stripes of 270 rows
+    striped = up.upscale_y(y)
+    monkeypatch.setattr(upscaler, "STRIPE_PIXELS", 1 << 30)
+    whole = up.upscale_y(y)
+    assert np.array_equal(striped, whole)
+    up.close()

@@ -216,6 +216,13 @@ def deploy_form(model: nn.Module) -> nn.Module:
     return model.fold() if isinstance(model, tuple(TRAINING_FORMS.values())) else model
 
 
+def receptive_radius(model: nn.Module) -> int:
+    """How many input pixels beyond its own an output pixel sees, each way: the reach of the
+    convolutions, which run one after another in every model here (ESPCN 4, a plain chain
+    one per layer). Stripes overlapping by this much give the whole frame's output."""
+    return sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
 def multiply_adds_per_pixel(model: nn.Module) -> int:
     """Multiply-adds per input (low-resolution) pixel of the convolutions in the run form."""
     return sum(m.in_channels // m.groups * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
