@@ -40,7 +40,7 @@ class ModelSettings:
     scale: int = 3
     model: str = "balanced"  # a shipped model (fast, balanced, espcn) or a weights file
     backend: str = "auto"
-    precision: str = "auto"  # auto, fp32 or int8 (BackendSettings says what auto means)
+    precision: str = "auto"  # auto, fp32, fp16, int8 or bf16 (BackendSettings says what auto means)
     threads: int = 0  # inference threads (0: one per core)
     # The input the weights were trained for: clean, compressed, or auto, which upscale_path
     # judges from the input (vsr.source); an Upscaler given auto, seeing no file, takes clean.
