@@ -10,7 +10,8 @@ from vsr.images import image_files, read_rgb
 from vsr import upscaler
 from vsr.models import (EDGE_FILTERS, ESPCN, PlainChain, RepConv3x3, RepPlainChain, multiply_adds_per_pixel,
                         receptive_radius)
-from vsr.upscaler import ModelSettings, Upscaler, stripes
+from clips import run_vsr
+from vsr.upscaler import ModelSettings, Upscaler, pieces, stripes
 
 
 def _set5_y(data) -> list[torch.Tensor]:
@@ -142,3 +143,44 @@ def test_a_frame_in_stripes_gives_the_whole_frames_output(data, monkeypatch, mod
     whole = up.upscale_y(y)
     assert np.array_equal(striped, whole)
     up.close()
+
+
+def test_pieces_are_whole_width_stripes_or_square_tiles():
+    assert pieces(1080, 1920, 0, 1 << 19) == [(top, bottom, 0, 1920) for top, bottom in stripes(1080, 1920, 1 << 19)]
+    assert pieces(100, 150, 64, 1 << 19) == [(0, 64, 0, 64), (0, 64, 64, 128), (0, 64, 128, 150),
+                                             (64, 100, 0, 64), (64, 100, 64, 128), (64, 100, 128, 150)]
+
+
+@pytest.mark.parametrize("model", ["balanced", "espcn"])
+def test_tiled_output_equals_untiled_on_a_real_image(data, tmp_path, model):
+    y = rgb_to_y(read_rgb(data / "val" / "Set5" / "butterfly.png")).astype(np.uint8)
+    whole = Upscaler(ModelSettings(scale=3, model=model, backend="torch", source="clean"))
+    tiled = Upscaler(ModelSettings(scale=3, model=model, backend="torch", source="clean", tile=40))
+    assert np.array_equal(tiled.upscale_y(y), whole.upscale_y(y))  # 49 tiles, the last row and column narrower
+    assert np.allclose(tiled.upscale_y_float(y / 255.0), whole.upscale_y_float(y / 255.0), atol=1e-6)
+    # And through vsr upscale, whose image path keeps Y in float: the convolutions of other
+    # shapes sum in another order, so a value on a rounding edge may move (one in a million).
+    src = data / "val" / "Set5" / "butterfly.png"
+    outputs = [tmp_path / "whole.png", tmp_path / "tiled.png"]
+    for out, tile in zip(outputs, ("0", "40")):
+        done = run_vsr("upscale", src, out, "--scale", "3", "--model", model, "--backend", "torch", "--tile", tile)
+        assert done.returncode == 0, done.stderr
+    off = np.abs(read_rgb(outputs[0]).astype(int) - read_rgb(outputs[1]))
+    assert off.max() <= 1 and (off > 0).mean() < 1e-4
+
+
+def test_self_ensemble_is_the_mean_of_the_eight_transformed_outputs(data):
+    y = rgb_to_y(read_rgb(data / "val" / "Set5" / "bird.png")).astype(np.float32)[:90, :120] / 255.0
+    up = Upscaler(ModelSettings(scale=2, model="balanced", backend="torch", source="clean", ensemble=True))
+    net = up.net.module
+    outputs = []
+    with torch.no_grad():
+        for turns in range(4):
+            for flip in (False, True):
+                x = torch.from_numpy(y.copy())[None, None].rot90(turns, (2, 3))
+                x = x.flip(3) if flip else x
+                out = net(x)
+                out = out.flip(3) if flip else out
+                outputs.append(out.rot90(-turns, (2, 3))[0, 0].numpy())
+    assert np.allclose(up.upscale_y_float(y), np.mean(outputs, axis=0), atol=1e-6)
+    assert not np.allclose(outputs[0], np.mean(outputs, axis=0), atol=1e-3)  # the transforms do differ

@@ -28,6 +28,15 @@ def stripes(height: int, width: int, limit: int) -> list[tuple[int, int]]:
     return [(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
+def pieces(height: int, width: int, tile: int, limit: int) -> list[tuple[int, int, int, int]]:
+    """(top, bottom, left, right) of the pieces a frame runs in: `tile` x `tile` squares where
+    tile is set (the last row and column may be smaller), else whole-width stripes."""
+    if not tile:
+        return [(top, bottom, 0, width) for top, bottom in stripes(height, width, limit)]
+    return [(top, min(height, top + tile), left, min(width, left + tile))
+            for top in range(0, height, tile) for left in range(0, width, tile)]
+
+
 def upscale_chroma(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     """A chroma (or any) plane resized to width x height by bicubic interpolation."""
     return cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -45,6 +54,8 @@ class ModelSettings:
     # The input the weights were trained for: clean, compressed, or auto, which upscale_path
     # judges from the input (vsr.source); an Upscaler given auto, seeing no file, takes clean.
     source: str = "auto"
+    tile: int = 0  # run the network on tiles of this many input pixels a side (0: whole, stripes past STRIPE_PIXELS)
+    ensemble: bool = False  # average the eight flips and rotations (EDSR+'s self-ensemble): 8x the cost
 
 
 class Upscaler:
@@ -60,17 +71,51 @@ class Upscaler:
                  size: Optional[tuple[int, int]] = None):
         self.scale = settings.scale
         self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
-        backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
-                                           size=size or BackendSettings.size)
-        self.backend = choose_backend(settings.backend, self.net, backend_settings, log)
         self.radius = receptive_radius(self.net.module)
-        if size:  # every stripe's shape compiled now, not on the first frames
+        self.tile, self.ensemble = settings.tile, settings.ensemble
+        # `cpu` measures its engines on what the network will be given: the largest piece.
+        backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
+                                           size=self._largest_piece(size) if size else BackendSettings.size)
+        self.backend = choose_backend(settings.backend, self.net, backend_settings, log)
+        if size:  # every piece's shape compiled now, not on the first frames
             self.upscale_y(np.zeros((size[1], size[0]), np.uint8))
+
+    def _largest_piece(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) of the largest piece of a frame of `size`, with its margins."""
+        width, height = size
+        top, bottom, left, right = pieces(height, width, self.tile, STRIPE_PIXELS)[0]
+        return min(width, right - left + 2 * self.radius), min(height, bottom - top + 2 * self.radius)
 
     def upscale_y_float(self, y: np.ndarray) -> np.ndarray:
         """Float Y in 0..1 (HxW) -> float32 Y (sH x sW), unclipped."""
-        batch = np.ascontiguousarray(y, dtype=np.float32)[None, None]
-        return self.backend.run(batch)[0, 0]
+        out = np.empty((y.shape[0] * self.scale, y.shape[1] * self.scale), np.float32)
+        return self._in_pieces(y, out, self._net_float)
+
+    def _in_pieces(self, y: np.ndarray, out: np.ndarray, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """`run` on each piece of y with its margin (the receptive radius), the margin's
+        output cropped away, into `out`: the whole frame's output (out may be cropped)."""
+        s, (h, w) = self.scale, y.shape
+        for top, bottom, left, right in pieces(h, w, self.tile, STRIPE_PIXELS):
+            lo, hi = max(0, top - self.radius), min(h, bottom + self.radius)
+            first, last = max(0, left - self.radius), min(w, right + self.radius)
+            up = run(y[lo:hi, first:last])
+            dst = out[top * s: bottom * s, left * s: right * s]
+            dst[...] = up[(top - lo) * s: (top - lo) * s + dst.shape[0], (left - first) * s: (left - first) * s + dst.shape[1]]
+        return out
+
+    def _net_float(self, y: np.ndarray) -> np.ndarray:
+        """The network on one float piece (the mean of its eight transforms with ensemble); the
+        array returned may be the backend's own, reused by its next run."""
+        if not self.ensemble:
+            return self.backend.run(np.ascontiguousarray(y, dtype=np.float32)[None, None])[0, 0]
+        mean = np.zeros((y.shape[0] * self.scale, y.shape[1] * self.scale), np.float32)
+        for turns in range(4):
+            for flip in (False, True):
+                seen = np.rot90(y, turns)[:, ::-1] if flip else np.rot90(y, turns)
+                up = self.backend.run(np.ascontiguousarray(seen, dtype=np.float32)[None, None])[0, 0]
+                mean += np.rot90(up[:, ::-1] if flip else up, -turns)
+        mean *= 1 / 8
+        return mean
 
     def upscale_y(self, y: np.ndarray, bits: int = 8, out: Optional[np.ndarray] = None,
                   out_bits: Optional[int] = None) -> np.ndarray:
@@ -78,27 +123,21 @@ class Upscaler:
 
         Depths relate by shifts, as in video (8-bit 235 is 10-bit 940). Writes into `out`
         (which may be a view of a frame's plane, cropped to it) when given. Large frames run
-        in stripes (see STRIPE_PIXELS); 8-bit to 8-bit stays uint8 where the backend can.
+        in stripes (see STRIPE_PIXELS) or tiles; 8-bit to 8-bit stays uint8 where the backend can.
         """
         out_bits = out_bits or bits
-        s, (h, w) = self.scale, y.shape
         if out is None:
-            out = np.empty((h * s, w * s), np.uint8 if out_bits <= 8 else np.uint16)
-        for top, bottom in stripes(h, w, STRIPE_PIXELS):
-            lo, hi = max(0, top - self.radius), min(h, bottom + self.radius)
-            up = self._rows(y[lo:hi], bits, out_bits)
-            dst = out[top * s: bottom * s]
-            dst[...] = up[(top - lo) * s: (top - lo) * s + dst.shape[0], : dst.shape[1]]
-        return out
+            out = np.empty((y.shape[0] * self.scale, y.shape[1] * self.scale), np.uint8 if out_bits <= 8 else np.uint16)
+        return self._in_pieces(y, out, lambda piece: self._net_integer(piece, bits, out_bits))
 
-    def _rows(self, y: np.ndarray, bits: int, out_bits: int) -> np.ndarray:
-        """upscale_y of a stripe, whole, as a new array (float32 or the backend's uint8)."""
+    def _net_integer(self, y: np.ndarray, bits: int, out_bits: int) -> np.ndarray:
+        """upscale_y of one piece (float32 rounded and clipped, or the backend's own uint8)."""
         run_u8 = getattr(self.backend, "run_u8", None)
-        if bits == out_bits == 8 and run_u8 is not None:
+        if bits == out_bits == 8 and run_u8 is not None and not self.ensemble:
             return run_u8(np.ascontiguousarray(y))
         x = y.astype(np.float32)
         x *= 1.0 / (255 << (bits - 8))  # the network's 0..1 is 8-bit 0..255
-        up = self.upscale_y_float(x)
+        up = self._net_float(x)
         up *= 255 << (out_bits - 8)
         up += 0.5
         return np.clip(up, 0, (1 << out_bits) - 1, out=up)

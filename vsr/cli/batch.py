@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import engine_options, quiet_log, scale_and_model_options, settings_from, source_option
+from .options import engine_options, quality_options, quiet_log, scale_and_model_options, settings_from, source_option
 
 
 @click.command("batch")
@@ -17,6 +17,7 @@ from .options import engine_options, quiet_log, scale_and_model_options, setting
 @scale_and_model_options
 @source_option()
 @engine_options
+@quality_options
 @click.option("--segment-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="A long video is cut at its first keyframe after each such stretch; each piece is one task.")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
@@ -26,7 +27,7 @@ from .options import engine_options, quiet_log, scale_and_model_options, setting
 @click.option("--quiet", is_flag=True, help="No progress line; warnings still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input on stdout.")
 def batch_command(inputs, out, scale, model, source_kind, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
-                  segment_seconds, workers, address, quiet, as_json) -> None:
+                  tile, ensemble, segment_seconds, workers, address, quiet, as_json) -> None:
     """Upscale many videos, and long ones, in parallel on Ray, into the folder --out.
 
     \b
@@ -41,7 +42,7 @@ def batch_command(inputs, out, scale, model, source_kind, backend, precision, co
     from vsr.batch import BatchSettings, run_batch
 
     upscale = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
-                            source_kind)
+                            source_kind, tile, ensemble)
     settings = BatchSettings(upscale=upscale, segment_seconds=segment_seconds, workers=workers, address=address)
     log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     results = run_batch(list(inputs), out, settings, progress=not quiet and not as_json, log=log)

@@ -22,15 +22,17 @@ from .options import MODEL_HELP, source_option
 @click.option("--model", "--weights", "model", default="balanced", show_default=True, metavar="NAME|PATH",
               help=MODEL_HELP + ".")
 @source_option()
-@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default=None,
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8", "bf16"]), default=None,
               help="Precision the model runs in [default: as vsr upscale runs it (auto) with --video or "
                    "--degrade; fp32 on plain images].")
 @click.option("--backend", type=click.Choice(["cpu", "torch", "openvino", "onnxruntime"]), default=None,
               help="Engine that runs the model [default: cpu (as vsr upscale) with --video or --degrade; on plain "
                    "images torch for fp32, openvino for int8].")
+@click.option("--ensemble", is_flag=True, help="The model's output averaged over the eight flips and rotations "
+                                                "(as vsr upscale --ensemble).")
 @click.option("--bicubic-only", is_flag=True, help="Score bicubic alone (no model).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def eval_command(data, video, scale, degrade, frames, model, source_kind, precision, backend, bicubic_only,
+def eval_command(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
                  as_json) -> None:
     """Score bicubic and the model: Y channel (BT.601), SCALE pixels shaved.
 
@@ -47,24 +49,24 @@ def eval_command(data, video, scale, degrade, frames, model, source_kind, precis
     if (data is None) == (video is None):
         raise click.UsageError("give --data (a folder of images) or --video (a clip), one of them")
     if degrade or video:
-        _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, bicubic_only, as_json)
+        _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
+                    as_json)
         return
-    from vsr.backends import BackendSettings, choose_backend
-    from vsr.train.evaluate import backend_y_upscaler, evaluate, format_table
+    from vsr.train.evaluate import evaluate, format_table
+    from vsr.upscaler import ModelSettings, Upscaler
 
     upscale_y = None
     if not bicubic_only:
-        from vsr.weights import load_network
-
         precision = precision or "fp32"
-        net = load_network(model, scale, "compressed" if source_kind == "compressed" else "clean")
-        engine = backend or ("openvino" if precision == "int8" else "torch")
-        upscale_y = backend_y_upscaler(choose_backend(engine, net, BackendSettings(precision=precision)))
+        engine = backend or ("openvino" if precision in ("int8", "bf16") else "torch")
+        kind = "compressed" if source_kind == "compressed" else "clean"
+        upscale_y = Upscaler(ModelSettings(scale=scale, model=model, backend=engine, precision=precision, source=kind,
+                                           ensemble=ensemble)).upscale_y_float
     result = evaluate(data, scale, upscale_y)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
-def _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, bicubic_only,
+def _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
                 as_json) -> None:
     from vsr.images import image_files, read_rgb
     from vsr.train.degrade import parse_degradation, to_yuv
@@ -80,7 +82,7 @@ def _eval_video(data, video, scale, degrade, frames, model, source_kind, precisi
     methods = {"bicubic": bicubic_method(scale)}
     if not bicubic_only:
         settings = ModelSettings(scale=scale, model=model, backend=backend or "cpu", precision=precision or "auto",
-                                 source=source_kind)
+                                 source=source_kind, ensemble=ensemble)
         methods["model"] = upscale_method(settings)
     result = evaluate_clips(clips, scale, degradations, methods)
     frames = len(clips[0][1])
