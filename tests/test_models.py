@@ -184,3 +184,16 @@ def test_self_ensemble_is_the_mean_of_the_eight_transformed_outputs(data):
                 outputs.append(out.rot90(-turns, (2, 3))[0, 0].numpy())
     assert np.allclose(up.upscale_y_float(y), np.mean(outputs, axis=0), atol=1e-6)
     assert not np.allclose(outputs[0], np.mean(outputs, axis=0), atol=1e-3)  # the transforms do differ
+
+
+def test_an_image_converted_back_to_rgb_in_bands_is_the_whole_conversion(data):
+    from vsr.colour import rgb_to_ycbcr, ycbcr_to_rgb
+    from vsr.upscaler import RGB_ROWS, upscale_chroma
+
+    rgb = read_rgb(data / "val" / "Set5" / "baby.png")  # 512 rows: x2 gives four bands
+    up = Upscaler(ModelSettings(scale=2, model="fast", backend="torch", source="clean"))
+    ycbcr = rgb_to_ycbcr(rgb).astype(np.float32)
+    y = up.upscale_y_float(ycbcr[..., 0] / 255.0) * 255.0
+    cbcr = upscale_chroma(ycbcr[..., 1:], rgb.shape[1] * 2, rgb.shape[0] * 2)
+    assert y.shape[0] > 2 * RGB_ROWS
+    assert np.array_equal(up.upscale_rgb(rgb), ycbcr_to_rgb(np.dstack([y, cbcr])))

@@ -18,6 +18,7 @@ from .weights import load_network
 # whole: on 2 cores of an AVX-512 EPYC, balanced x2 (OpenVINO int8) took 83 ms on a whole
 # 1080p frame and 88-112 ms in stripes of 540 to 68 rows, so stripes are for memory here.
 STRIPE_PIXELS = 1 << 22
+RGB_ROWS = 256  # output rows an image's colour is converted back in at a time
 
 
 def stripes(height: int, width: int, limit: int) -> list[tuple[int, int]]:
@@ -148,7 +149,13 @@ class Upscaler:
         h, w = rgb.shape[:2]
         y = self.upscale_y_float(ycbcr[..., 0] / 255.0) * 255.0
         cbcr = upscale_chroma(ycbcr[..., 1:], w * self.scale, h * self.scale)
-        return ycbcr_to_rgb(np.dstack([y, cbcr]))
+        # Back to RGB a band of rows at a time: the conversion works in float64, whose
+        # temporaries for a whole 8K picture took some 3 GB.
+        out = np.empty((*y.shape, 3), np.uint8)
+        for top in range(0, y.shape[0], RGB_ROWS):
+            rows = slice(top, top + RGB_ROWS)
+            out[rows] = ycbcr_to_rgb(np.dstack([y[rows], cbcr[rows]]))
+        return out
 
     def close(self) -> None:
         self.backend.close()
