@@ -186,9 +186,13 @@ def quantize(model: str, scale: int, calibration: str | Path, val: str | Path,
         log(f"{engine}: int8 {after['psnr']:.3f} dB against float32 {before['psnr']:.3f} dB on {val} "
             f"({loss:+.3f} dB lost; {'the default' if default else 'not the default'})"
             + (f"; kept float32: {', '.join(records[engine]['float32_layers'])}" if records[engine]["float32_layers"] else ""))
-    manifest_path = net.path.with_suffix(".json")
-    manifest_path.write_text(json.dumps({**net.manifest, "int8": records}, indent=2) + "\n")
+    _record(net, "int8", records)
     return records
+
+
+def _record(net: Network, precision: str, records: dict) -> None:
+    """The manifest beside the weights, with `precision`'s records (per engine) in place of its old ones."""
+    net.path.with_suffix(".json").write_text(json.dumps({**net.manifest, precision: records}, indent=2) + "\n")
 
 
 def record_bf16(model: str, scale: int, val: str | Path, log: Callable[[str], None] = print) -> dict:
@@ -211,6 +215,5 @@ def record_bf16(model: str, scale: int, val: str | Path, log: Callable[[str], No
     log(f"openvino: bf16 {record['psnr']:.3f} dB against float32 {record['float32_psnr']:.3f} dB on {val} "
         f"({loss:+.3f} dB lost; {'auto measures it' if record['default'] else 'auto passes it over'}) on a CPU with "
         f"{record['cpu_bf16']}")
-    manifest = {**net.manifest, "bf16": {**net.manifest.get("bf16", {}), "openvino": record}}
-    net.path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _record(net, "bf16", {**net.manifest.get("bf16", {}), "openvino": record})
     return record

@@ -28,15 +28,20 @@ def cpu_model() -> str:
 def has_vnni() -> bool:
     """Whether the CPU has VNNI (AVX512-VNNI, AVX-VNNI or AMX): without it, int8 engines sum
     pairs of products in int16 (ONNX Runtime's can saturate), so int8 scores differ."""
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set((_cpuinfo("flags") or "").split()))
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & _flags())
 
 
 def bf16_kind() -> Optional[str]:
     """How the CPU computes in bfloat16: "amx" (AMX tiles), "avx512_bf16" (AVX512_BF16 dot
     products), or None (no bfloat16 instructions: OpenVINO's bf16 is not offered there).
     bf16 scores are recorded with the kind that made them, as int8's are with VNNI."""
-    flags = set((_cpuinfo("flags") or "").split())
+    flags = _flags()
     return "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else None
+
+
+def _flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def memory_gib() -> float:

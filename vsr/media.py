@@ -352,15 +352,20 @@ def temporary_path(out: Path) -> Path:
     return out.with_name(f".{out.stem}.partial{out.suffix}")
 
 
+def refuse_folder(out: Path, name: str) -> None:
+    """Refuse an output that is an existing folder, saying where the file `name` would go inside it."""
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder, not a file name; give a file name, such as {out / name} to write "
+                          "into it")
+
+
 def check_output(out: Path, inputs: list[Path], overwrite: bool) -> None:
     """Refuse outputs that would lose data or cannot be written, before any work is done."""
     out_abs = out.resolve()
     for src in inputs:
         if src.exists() and out_abs == src.resolve():
             raise OutputError(f"{out}: output is the input; choose another name")
-    if out.is_dir():
-        into = out / f"{inputs[0].stem}.mp4" if inputs else out / "out.mp4"
-        raise OutputError(f"{out}: is a folder, not a file name; give a file name, such as {into} to write into it")
+    refuse_folder(out, f"{inputs[0].stem}.mp4" if inputs else "out.mp4")
     if not out.suffix:
         raise OutputError(f"{out}: has no extension to choose the container by; give a file name such as "
                           f"{out.name or 'out'}.mp4 (or .mkv, .mov)")

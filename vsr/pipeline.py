@@ -25,7 +25,7 @@ from .gpu_backends import runs_on_gpu
 from .hw_codecs import choose_encoder, reopen_for_nvdec
 from .images import image_files, is_image, read_rgb, write_rgb
 from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
-                    open_input, plane, video_info)
+                    open_input, plane, refuse_folder, video_info)
 from .progress import Progress
 from .source import SourceChoice, judge_video, resolve
 from .target_fps import model_for_fps
@@ -371,9 +371,7 @@ def _drain(channel: Channel) -> Iterator:
 def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable[[str], None] = _stderr,
                   upscaler: Optional[Upscaler] = None) -> Summary:
     """One image file to another, network on Y and bicubic on Cb/Cr (BT.601)."""
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder, not a file name; give a file name, such as {out / src.name} to write "
-                          "into it")
+    refuse_folder(out, src.name)
     if not is_image(out):
         raise OutputError(f"{out}: the output of an image must be an image (.png, .jpg, .bmp, .tif, .webp)")
     check_output(out, [src], settings.overwrite)

@@ -78,6 +78,8 @@ class Upscaler:
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
                                            size=self._largest_piece(size) if size else BackendSettings.size)
         self.backend = choose_backend(settings.backend, self.net, backend_settings, log)
+        # 8-bit to 8-bit through the engine's own uint8 ends where it has them (an average of eight outputs needs floats).
+        self.run_u8 = None if self.ensemble else getattr(self.backend, "run_u8", None)
         if size:  # every piece's shape compiled now, not on the first frames
             self.upscale_y(np.zeros((size[1], size[0]), np.uint8))
 
@@ -133,9 +135,8 @@ class Upscaler:
 
     def _net_integer(self, y: np.ndarray, bits: int, out_bits: int) -> np.ndarray:
         """upscale_y of one piece (float32 rounded and clipped, or the backend's own uint8)."""
-        run_u8 = getattr(self.backend, "run_u8", None)
-        if bits == out_bits == 8 and run_u8 is not None and not self.ensemble:
-            return run_u8(np.ascontiguousarray(y))
+        if bits == out_bits == 8 and self.run_u8 is not None:
+            return self.run_u8(np.ascontiguousarray(y))
         x = y.astype(np.float32)
         x *= 1.0 / (255 << (bits - 8))  # the network's 0..1 is 8-bit 0..255
         up = self._net_float(x)
