@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import BatchSampler, DataLoader
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from vsr import machine
 from vsr.errors import BackendUnavailable, SettingsError
@@ -31,7 +31,10 @@ from .video_eval import PAN_FRAMES, VALIDATION_CRFS, compressed_validation_set, 
 class TrainConfig:
     scale: int = 3
     model: str = "espcn"
-    channels: tuple[int, ...] = (64, 32)  # width of each hidden layer; its length is the depth
+    channels: tuple[int, ...] = (64, 32)  # width of each hidden layer; its length is the depth (espcn, plain, srcnn, vdsr)
+    blocks: int = 16  # edsr, mdsr: residual blocks (the paper's baseline 16, full 32)
+    width: int = 64  # edsr, mdsr: feature width (baseline 64, full 256)
+    res_scale: float = 1.0  # edsr, mdsr: each block's residual scaled by this (baseline 1.0, full 0.1)
     data: tuple[str, ...] = ()  # folders of training images (T91, BSD200, photos ...)
     val: str = ""  # folder of validation images (Set5)
     out: str = "runs/espcn_x3"  # checkpoints, log.csv and best.pt go here
@@ -50,6 +53,7 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 mixed precision on the CPU (CUDA always mixes in float16)
     init: str = ""  # weights file to start from (fine-tuning) instead of random weights
     ema: float = 0.0  # decay of a moving average of the weights, scored and kept instead of them; 0: none
+    clip: float = 0.0  # largest gradient norm (VDSR trains at a high rate with clipping); 0: no clipping
     # "clean": LR by MATLAB bicubic, scored on Set5 as the literature does; "compressed": LR
     # sequences through real encoders (train/degrade.py), scored on val panned through x264.
     source: str = "clean"
@@ -80,8 +84,12 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model_config = {"channels": list(cfg.channels)}
-    model = build_training_model(cfg.model, cfg.scale, **model_config).to(device)
+    model_config = architecture(cfg)
+    # MDSR trains one network for every scale, on batches of one scale at a time in turn.
+    scales = MDSR_SCALES if cfg.model == "mdsr" else (cfg.scale,)
+    if cfg.model == "mdsr" and cfg.source != "clean":
+        raise SettingsError("--model mdsr trains on clean input only; train edsr for compressed input")
+    model = build_training_model(cfg.model, scales if cfg.model == "mdsr" else cfg.scale, **model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     # The average (as BasicSR keeps one) smooths the last steps' noise; it starts from the first step's weights.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
@@ -125,12 +133,15 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         validation = compressed_validation_set(cfg.val, cfg.scale)
         validate = lambda net: evaluate_compressed(validation, cfg.scale, torch_y_upscaler(net, device))  # noqa: E731
     else:
-        pairs, left_out = load_y_pairs(cfg.data, cfg.scale, cfg.lr_patch)
-        if left_out:
-            print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
-                  f"({cfg.lr_patch * cfg.scale} px on the short side) and are left out", file=sys.stderr)
-        validate = lambda net: evaluate(cfg.val, cfg.scale, torch_y_upscaler(net, device))  # noqa: E731
-    dataset = PatchDataset(pairs, cfg.scale, cfg.lr_patch, cfg.seed)
+        datasets = []
+        for scale in scales:
+            pairs, left_out = load_y_pairs(cfg.data, scale, cfg.lr_patch)
+            if left_out:
+                print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
+                      f"({cfg.lr_patch * scale} px on the short side) and are left out at x{scale}", file=sys.stderr)
+            datasets.append(PatchDataset(pairs, scale, cfg.lr_patch, cfg.seed))
+        validate = lambda net: evaluate_each_scale(cfg.val, scales, net, device)  # noqa: E731
+    dataset = datasets[0] if len(datasets) == 1 else EachScaleInTurn(datasets, cfg.batch)
     end = min(until or cfg.steps, cfg.steps)
     batches = BatchSampler(range(step * cfg.batch, end * cfg.batch), cfg.batch, drop_last=True)
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
@@ -147,10 +158,13 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             group["lr"] = lr_at(step, cfg)
         lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
         with torch.autocast(device, dtype=torch.float16 if amp else torch.bfloat16, enabled=amp or cfg.bf16):
-            sr = model(lr_batch)
+            sr = model(lr_batch) if len(scales) == 1 else model(lr_batch, hr_batch.shape[-1] // lr_batch.shape[-1])
         loss = loss_fn(sr.float(), hr_batch)  # in float32: the last tenths of a dB are small differences
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.clip:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         scaler.step(opt)
         scaler.update()
         if ema is not None:
@@ -163,7 +177,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         if step % cfg.eval_every == 0 or step == cfg.steps:
             kept = model if ema is None else ema.module  # what is scored and saved
             kept.eval()
-            scores = validate(kept)["mean"]
+            result = validate(kept)
+            scores = result["mean"]
             model.train()
             psnr, ssim = scores["model"]["psnr"], scores["model"]["ssim"]
             latest = f"val {psnr:.2f} dB"
@@ -174,7 +189,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             loss_sum, loss_n = 0.0, 0
             if psnr > best:
                 best = psnr
-                manifest = _manifest(cfg, step, wall, device, scores, init)
+                manifest = _manifest(cfg, step, wall, device, result, init)
                 save_weights(deploy_form(kept), cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                     "ema": None if ema is None else ema.state_dict(),
@@ -186,11 +201,45 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 
+# The scales that one MDSR serves.
+MDSR_SCALES = (2, 3, 4)
+
+
+class EachScaleInTurn(Dataset):
+    """Samples of several scales' datasets, each batch of one scale and the scales in turn (MDSR)."""
+
+    def __init__(self, datasets: list[PatchDataset], batch: int):
+        self.datasets, self.batch = datasets, batch
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.datasets[(k // self.batch) % len(self.datasets)][k]
+
+
+def evaluate_each_scale(val: str, scales: tuple[int, ...], net: torch.nn.Module, device: str) -> dict:
+    """Validation at one scale, or for a multi-scale network at each, with the mean over its scales."""
+    if len(scales) == 1:
+        return evaluate(val, scales[0], torch_y_upscaler(net, device))
+    each = {s: evaluate(val, s, torch_y_upscaler(net.at(s), device))["mean"] for s in scales}
+    mean = {method: {k: sum(e[method][k] for e in each.values()) / len(each) for k in ("psnr", "ssim")}
+            for method in ("model", "bicubic")}
+    return {"mean": mean, "scales": each}
+
+
 def log_mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """The mean over patches of log(MSE + 1e-5): minimising it maximises the mean PSNR, so that a
     heavily compressed patch (large MSE) does not outweigh a lightly compressed one, as in MSE.
     The 1e-5 (about 50 dB) keeps flat patches from dominating."""
     return torch.log(((sr - hr) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
+
+
+def architecture(cfg: TrainConfig) -> dict:
+    """The settings of cfg.model's architecture, as its weights file records them."""
+    if cfg.model in ("edsr", "mdsr"):
+        return {"blocks": cfg.blocks, "width": cfg.width, "res_scale": cfg.res_scale}
+    return {"channels": list(cfg.channels)}
 
 
 def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
@@ -207,11 +256,12 @@ def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
     """Load cfg.init's weights into model; return what they were, so that the chain of runs can be reproduced.
 
-    A model with a training form may start from weights of another scale (all but its tail)
-    or, for a plain chain, from a shallower chain of its one width.
+    A model with a `start_from` (the plain chain's training form, EDSR) may start from weights
+    of another scale (all but its upsampling end) or, for a plain chain, from a shallower chain
+    of its one width.
     """
     path = Path(cfg.init)
-    other_scale = cfg.model in TRAINING_FORMS
+    other_scale = hasattr(model, "start_from")
     start = load_model(path, scale=None if other_scale else cfg.scale, model=cfg.model)
     try:
         if other_scale:
@@ -219,8 +269,11 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
         else:
             model.load_state_dict(start.state_dict())
     except (RuntimeError, ValueError):
+        if cfg.model in ("edsr", "mdsr"):
+            raise SettingsError(f"--init {path}: is {start.blocks} blocks of {start.width}, not {cfg.blocks} of "
+                                f"{cfg.width}; pass --blocks and --width to match") from None
         widths = [m.out_channels for m in start.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
-        deeper = " (or deeper, at one width)" if other_scale else ""
+        deeper = " (or deeper, at one width)" if cfg.model in TRAINING_FORMS else ""
         raise SettingsError(f"--init {path}: has channels {','.join(map(str, widths))}, not "
                             f"{','.join(map(str, cfg.channels))}; pass --channels to match{deeper}") from None
     before = read_manifest(path) or {}
@@ -238,11 +291,14 @@ def complete_record(record: dict) -> dict:
     return {**config_record(TrainConfig()), **record}
 
 
-def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dict, init: dict | None) -> dict:
+def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, result: dict, init: dict | None) -> dict:
+    scores = result["mean"]
+    each = {str(s): {"psnr": round(e["model"]["psnr"], 3), "ssim": round(e["model"]["ssim"], 4),
+                     "bicubic_psnr": round(e["bicubic"]["psnr"], 3)} for s, e in result.get("scales", {}).items()}
     return {
         "model": cfg.model,
-        "scale": cfg.scale,
-        "config": {"channels": list(cfg.channels)},
+        "scale": list(MDSR_SCALES) if cfg.model == "mdsr" else cfg.scale,
+        "config": architecture(cfg),
         "data": list(cfg.data),
         "steps": step,
         "batch": cfg.batch,
@@ -257,7 +313,8 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, scores: dic
                        **({"protocol": f"panned {PAN_FRAMES} frames, x264 CRF {'/'.join(map(str, VALIDATION_CRFS))}",
                            "flicker": round(scores["model"]["flicker"], 3),
                            "bicubic_flicker": round(scores["bicubic"]["flicker"], 3)}
-                          if cfg.source == "compressed" else {})},
+                          if cfg.source == "compressed" else {}),
+                       **({"scales": each} if each else {})},
         "command": " ".join(shlex.quote(a) for a in ["vsr", *sys.argv[1:]]) if sys.argv else "",
         "train_config": config_record(cfg),
         "init": init,

@@ -1,9 +1,13 @@
 """Y-channel super-resolution networks: one definition shared by the runtime and the trainer.
 
-Two families. ESPCN (the seed's reference) trains and runs as it is. The plain chain runs
-as a stack of 3x3 convolutions, but trains in a re-parameterised form (ECBSR, Zhang et al.
-2021): each convolution is a sum of linear branches that `fold()` turns into one kernel.
-Only the folded form is saved, exported and run.
+The real-time families: ESPCN (the seed's reference) trains and runs as it is. The plain
+chain runs as a stack of 3x3 convolutions, but trains in a re-parameterised form (ECBSR,
+Zhang et al. 2021): each convolution is a sum of linear branches that `fold()` turns into
+one kernel. Only the folded form is saved, exported and run.
+
+The quality tier and its references: EDSR and MDSR (Lim et al. 2017), residual blocks in
+low resolution; SRCNN and VDSR, which run in high resolution on the bicubic-upscaled Y.
+Every model maps LR Y (N, 1, h, w) in 0..1 to HR Y (N, 1, sh, sw).
 """
 from __future__ import annotations
 
@@ -195,8 +199,148 @@ class RepPlainChain(nn.Module):
             self.convs[-1].set_fold(convs[-1].weight, convs[-1].bias)
 
 
+class ResBlock(nn.Module):
+    """EDSR's block: conv-ReLU-conv, scaled by `res_scale` and added to its input; no batch norm."""
+
+    def __init__(self, width: int, kernel: int = 3, res_scale: float = 1.0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res_scale * self.conv2(F.relu(self.conv1(x)))
+
+
+def upsampler(scale: int, width: int) -> nn.Sequential:
+    """EDSR's upsampler: conv to scale^2 x width and one pixel shuffle (x2, x3), or two x2 stages (x4)."""
+    steps = [2, 2] if scale == 4 else [scale]
+    layers: list[nn.Module] = []
+    for s in steps:
+        layers += [nn.Conv2d(width, s * s * width, 3, padding=1), nn.PixelShuffle(s)]
+    return nn.Sequential(*layers)
+
+
+# The paper's two sizes of EDSR: (blocks, width, residual scaling).
+EDSR_BASELINE = {"blocks": 16, "width": 64, "res_scale": 1.0}
+EDSR_FULL = {"blocks": 32, "width": 256, "res_scale": 0.1}
+
+
+class EDSR(nn.Module):
+    """EDSR on Y: head conv, `blocks` residual blocks and a conv with a skip around them all,
+    the upsampler, a conv to one channel. The wide model scales each block's residual by 0.1,
+    which kept its training stable."""
+
+    def __init__(self, scale: int, blocks: int = 16, width: int = 64, res_scale: float = 1.0):
+        super().__init__()
+        self.head = nn.Conv2d(1, width, 3, padding=1)
+        self.body = nn.Sequential(*(ResBlock(width, 3, res_scale) for _ in range(blocks)),
+                                  nn.Conv2d(width, width, 3, padding=1))
+        self.up = upsampler(scale, width)
+        self.tail = nn.Conv2d(width, 1, 3, padding=1)
+        self.scale, self.blocks, self.width = scale, blocks, width
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        x = self.head(y)
+        return self.tail(self.up(x + self.body(x)))
+
+    @torch.no_grad()
+    def start_from(self, other: "EDSR") -> None:
+        """Start from trained EDSR weights, of this scale or another (as the paper starts x3 and x4
+        from x2): every tensor of the same shape, so all but the upsampler's at x3, and at x4 all
+        but its second x2 stage. Other sizes raise ValueError."""
+        if (other.blocks, other.width) != (self.blocks, self.width):
+            raise ValueError(f"EDSR {other.blocks}x{other.width} is not {self.blocks}x{self.width}")
+        mine = self.state_dict()
+        for name, tensor in other.state_dict().items():
+            if name in mine and mine[name].shape == tensor.shape:
+                mine[name].copy_(tensor)
+
+
+class MDSR(nn.Module):
+    """MDSR: one body shared by several scales, each with its own head (two residual blocks of
+    5x5 convolutions) and upsampler. `at(scale)` is the network of one scale, sharing the weights."""
+
+    def __init__(self, scale: Sequence[int] = (2, 3, 4), blocks: int = 16, width: int = 64, res_scale: float = 1.0):
+        super().__init__()
+        self.scale = tuple(scale)
+        self.head = nn.Conv2d(1, width, 3, padding=1)
+        self.pre = nn.ModuleDict({str(s): nn.Sequential(ResBlock(width, 5), ResBlock(width, 5)) for s in self.scale})
+        self.body = nn.Sequential(*(ResBlock(width, 3, res_scale) for _ in range(blocks)),
+                                  nn.Conv2d(width, width, 3, padding=1))
+        self.up = nn.ModuleDict({str(s): upsampler(s, width) for s in self.scale})
+        self.tail = nn.Conv2d(width, 1, 3, padding=1)
+        self.blocks, self.width = blocks, width
+
+    def forward(self, y: torch.Tensor, scale: int) -> torch.Tensor:
+        return self.at(scale)(y)
+
+    def at(self, scale: int) -> "MDSRAt":
+        if scale not in self.scale:
+            raise ValueError(f"this MDSR serves x{'/x'.join(map(str, self.scale))}, not x{scale}")
+        return MDSRAt(self, scale)
+
+
+class MDSRAt(nn.Module):
+    """One scale's path through an MDSR: only the modules that run at that scale (so its
+    cost, reach and ONNX graph are that scale's), the same tensors as the MDSR's."""
+
+    def __init__(self, mdsr: MDSR, scale: int):
+        super().__init__()
+        self.head, self.pre, self.body = mdsr.head, mdsr.pre[str(scale)], mdsr.body
+        self.up, self.tail, self.scale = mdsr.up[str(scale)], mdsr.tail, scale
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        x = self.pre(self.head(y))
+        return self.tail(self.up(x + self.body(x)))
+
+
+class SRCNN(nn.Module):
+    """SRCNN (Dong et al. 2014), 9-5-5: three convolutions with ReLU on the bicubic-upscaled Y.
+    The bicubic step is torch's (inside the graph, so every backend runs the same network)."""
+
+    def __init__(self, scale: int, channels: Sequence[int] = (64, 32), kernels: Sequence[int] = (9, 5, 5)):
+        super().__init__()
+        widths = [1, *channels, 1]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out, k) in enumerate(zip(widths, widths[1:], kernels)):
+            layers.append(nn.Conv2d(c_in, c_out, k, padding=k // 2))
+            if i < len(channels):
+                layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+        self.scale, self.channels = scale, tuple(channels)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.body(bicubic_up(y, self.scale))
+
+
+class VDSR(nn.Module):
+    """VDSR (Kim et al. 2016): 3x3 convolutions with ReLU (20 layers: 19 hidden of 64) on the
+    bicubic-upscaled Y, learning the residual that is added back to it."""
+
+    def __init__(self, scale: int, channels: Sequence[int] = (64,) * 19):
+        super().__init__()
+        widths = [1, *channels, 1]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            if i < len(channels):
+                layers.append(nn.ReLU())
+        self.body = nn.Sequential(*layers)
+        self.scale, self.channels = scale, tuple(channels)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        up = bicubic_up(y, self.scale)
+        return up + self.body(up)
+
+
+def bicubic_up(y: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upscaling by a whole factor, as the pre-upsampling networks see their input."""
+    return F.interpolate(y, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
 # What a weights file can hold: the forms that are saved and run.
-MODELS = {"espcn": ESPCN, "plain": PlainChain}
+MODELS = {"espcn": ESPCN, "plain": PlainChain, "edsr": EDSR, "mdsr": MDSR, "srcnn": SRCNN, "vdsr": VDSR}
 # Models that train in another form than they run in; its fold() gives the form that runs.
 TRAINING_FORMS = {"plain": RepPlainChain}
 
@@ -224,6 +368,20 @@ def receptive_radius(model: nn.Module) -> int:
 
 
 def multiply_adds_per_pixel(model: nn.Module) -> int:
-    """Multiply-adds per input (low-resolution) pixel of the convolutions in the run form."""
-    return sum(m.in_channels // m.groups * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
-               for m in model.modules() if isinstance(m, nn.Conv2d))
+    """Multiply-adds of the convolutions per input (low-resolution) pixel in the run form,
+    counted at the resolution each one runs at (in high resolution: scale^2 per input pixel)."""
+    total = 0
+
+    def count(conv: nn.Conv2d, _, out: torch.Tensor) -> None:
+        nonlocal total
+        total += out[0, 0].numel() * conv.in_channels // conv.groups * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+
+    side = 12
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, side, side))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total // (side * side)

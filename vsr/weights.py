@@ -97,8 +97,9 @@ def load_model(weights: str | Path, scale: Optional[int] = None, model: Optional
         raise WeightsError(f"{path}: not a vsr weights file (expected model, scale, config, state_dict)")
     if blob["model"] not in MODELS:
         raise WeightsError(f"{path}: unknown model {blob['model']!r}; known: {', '.join(MODELS)}")
-    if scale is not None and blob["scale"] != scale:
-        raise WeightsError(f"{path}: weights are for x{blob['scale']}, not x{scale}")
+    scales = blob["scale"] if isinstance(blob["scale"], (list, tuple)) else [blob["scale"]]  # MDSR serves several
+    if scale is not None and scale not in scales:
+        raise WeightsError(f"{path}: weights are for x{'/x'.join(map(str, scales))}, not x{scale}")
     if model is not None and blob["model"] != model:
         raise WeightsError(f"{path}: weights are for {blob['model']}, not {model}")
     net = build_model(blob["model"], blob["scale"], **blob["config"])
@@ -106,6 +107,8 @@ def load_model(weights: str | Path, scale: Optional[int] = None, model: Optional
         net.load_state_dict(blob["state_dict"])
     except RuntimeError as exc:
         raise WeightsError(f"{path}: tensors do not match {blob['model']} {blob['config']}") from exc
+    if hasattr(net, "at") and scale is not None:
+        net = net.at(scale)  # the one scale's network of a multi-scale file
     return net.eval()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import click
+from click.core import ParameterSource
 
 
 def _widths(ctx, param, value: str) -> tuple[int, ...]:
@@ -25,11 +26,22 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
 @click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
-@click.option("--model", type=click.Choice(["espcn", "plain"]), default="espcn", show_default=True,
-              help="Architecture: ESPCN (tanh, 5x5 head) or the plain chain of 3x3 convolutions with ReLU and an "
-                   "image-space residual, trained with re-parameterised branches and saved folded.")
+@click.option("--model", type=click.Choice(["espcn", "plain", "edsr", "mdsr", "srcnn", "vdsr"]), default="espcn",
+              show_default=True,
+              help="Architecture: ESPCN (tanh, 5x5 head); the plain chain of 3x3 convolutions with ReLU and an "
+                   "image-space residual, trained with re-parameterised branches and saved folded; EDSR (residual "
+                   "blocks, --blocks/--width/--res-scale); MDSR (one body for x2, x3 and x4, each with its own head and "
+                   "upsampler, trained on batches of each scale in turn; --scale is ignored); SRCNN (9-5-5) or VDSR (20 layers), which run on the "
+                   "bicubic-upscaled Y.")
 @click.option("--channels", default="64,32", show_default=True, callback=_widths,
-              help="Hidden widths, comma-separated; the count is the depth.")
+              help="Hidden widths, comma-separated; the count is the depth (espcn, plain, srcnn, vdsr; "
+                   "VDSR's default is 19 of 64).")
+@click.option("--blocks", type=click.IntRange(1), default=16, show_default=True,
+              help="EDSR, MDSR: residual blocks (the paper's baseline 16, full 32).")
+@click.option("--width", type=click.IntRange(1), default=64, show_default=True,
+              help="EDSR, MDSR: feature width (baseline 64, full 256).")
+@click.option("--res-scale", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="EDSR, MDSR: each block's residual is scaled by this (baseline 1.0; full 0.1, which keeps it stable).")
 @click.option("--loss", type=click.Choice(["l1", "mse", "psnr"]), default="l1", show_default=True,
               help="psnr: the mean of each patch's log MSE, which weighs a heavily and a lightly compressed patch "
                    "alike (MSE lets the heavy ones dominate).")
@@ -47,11 +59,14 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "slower where it has neither.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from these weights (fine-tuning) instead of random ones; recorded in the manifest. "
-                   "A plain chain may start from weights of another scale (all but the tail) or from a "
-                   "shallower chain of its width (the layers between start as identity). Not needed on --resume.")
+                   "A plain chain or EDSR may start from weights of another scale (all but the upsampling end); "
+                   "a plain chain also from a shallower chain of its width (the layers between start as identity). "
+                   "Not needed on --resume.")
 @click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Score and keep a moving average of the weights with this decay per step (e.g. 0.999; "
                    "0: the weights themselves): it smooths the noise of the last steps.")
+@click.option("--clip", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Clip the gradient's norm to this (VDSR trains at a high --lr with clipping, e.g. 0.4); 0: off.")
 @click.option("--source", type=click.Choice(["clean", "compressed"]), default="clean", show_default=True,
               help="The input to train for. clean: LR by MATLAB bicubic, validated on --val's images. compressed: "
                    "LR sequences made as real video is (swscale's scalers, then x264, x265, VP9, MPEG-4 or MPEG-2 "
@@ -59,9 +74,9 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "and encoded by x264 at CRF 23, 28 and 33; --patch at most 64.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr_patch, lr, eval_every, seed,
-                  workers, threads, device, bf16, init, ema, source, resume, quiet) -> None:
-    """Train an ESPCN for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
+def train_command(scale, data, val, out, model, channels, blocks, width, res_scale, loss, steps, batch, lr_patch, lr, eval_every, seed,
+                  workers, threads, device, bf16, init, ema, clip, source, resume, quiet) -> None:
+    """Train a network for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
     Example (stage 1 of the shipped x3 weights; `vsr reproduce` runs all their stages):
@@ -70,9 +85,11 @@ def train_command(scale, data, val, out, model, channels, loss, steps, batch, lr
     """
     from vsr.train.loop import TrainConfig, train
 
-    cfg = TrainConfig(scale=scale, model=model, channels=channels, data=tuple(data), val=val,
+    if model == "vdsr" and click.get_current_context().get_parameter_source("channels") is ParameterSource.DEFAULT:
+        channels = (64,) * 19
+    cfg = TrainConfig(scale=scale, model=model, channels=channels, blocks=blocks, width=width, res_scale=res_scale, data=tuple(data), val=val,
                       out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
-                      bf16=bf16, init=init or "", ema=ema, source=source)
+                      bf16=bf16, init=init or "", ema=ema, clip=clip, source=source)
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))

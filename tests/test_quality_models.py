@@ -1,0 +1,132 @@
+"""The quality tier's architectures (EDSR, MDSR) and the references measured beside them (SRCNN, VDSR)."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from vsr.colour import rgb_to_y
+from vsr.errors import WeightsError
+from vsr.images import read_rgb
+from vsr.models import EDSR, MDSR, SRCNN, VDSR, ResBlock, multiply_adds_per_pixel
+from vsr.onnx_export import onnx_bytes
+from vsr.upscaler import ModelSettings, Upscaler
+from vsr.weights import load_model, save_weights
+
+SMALL = {"edsr": lambda s: EDSR(s, blocks=2, width=8), "mdsr": lambda s: MDSR(blocks=2, width=8).at(s),
+         "srcnn": lambda s: SRCNN(s, (16, 8)), "vdsr": lambda s: VDSR(s, (8,) * 4)}
+ARCHITECTURES = [(name, scale) for name in SMALL for scale in (2, 3, 4)]
+
+
+def _butterfly_y(data) -> np.ndarray:
+    return rgb_to_y(read_rgb(data / "val" / "Set5" / "butterfly.png")).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name,scale", ARCHITECTURES, ids=[f"{n}-x{s}" for n, s in ARCHITECTURES])
+def test_each_architecture_upscales_y_by_its_scale(name, scale):
+    net = SMALL[name](scale).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 1, 13, 17)).shape == (2, 1, 13 * scale, 17 * scale)
+    assert net.scale == scale
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_each_architecture_exports_to_onnx_with_any_height_and_width(name):
+    torch.manual_seed(0)
+    net = SMALL[name](3).eval()
+    session = ort.InferenceSession(onnx_bytes(net), providers=["CPUExecutionProvider"])
+    for shape in [(1, 1, 21, 35), (2, 1, 40, 24)]:  # neither is the export's example size
+        y = torch.rand(shape)
+        with torch.no_grad():
+            want = net(y).numpy()
+        got = session.run(None, {"y": y.numpy()})[0]
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
+
+
+def test_a_residual_block_scales_its_residual():
+    torch.manual_seed(0)
+    whole, tenth = ResBlock(8), ResBlock(8, res_scale=0.1)
+    tenth.load_state_dict(whole.state_dict())
+    x = torch.rand(1, 8, 10, 10)
+    with torch.no_grad():
+        assert torch.allclose(tenth(x) - x, 0.1 * (whole(x) - x), atol=1e-6)
+    assert all(block.res_scale == 0.1 for block in EDSR(2, blocks=3, width=8, res_scale=0.1).body[:3])
+
+
+@pytest.mark.parametrize("scale,own", [(3, {"up.0.weight", "up.0.bias"}), (4, {"up.2.weight", "up.2.bias"})])
+def test_edsr_at_x3_and_x4_starts_from_x2_weights_all_but_its_own_upsampling(scale, own):
+    torch.manual_seed(0)
+    x2, other = EDSR(2, blocks=2, width=8), EDSR(scale, blocks=2, width=8)
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    other.start_from(x2)
+    for name, tensor in other.state_dict().items():
+        # x3 needs a shuffle of 9 x width channels; x4's first x2 stage is x2's, its second its own
+        assert torch.equal(tensor, before[name] if name in own else x2.state_dict()[name]), name
+    with pytest.raises(ValueError, match="is not"):
+        other.start_from(EDSR(2, blocks=3, width=8))
+
+
+def test_vsr_train_starts_edsr_x3_from_x2_weights(data, tmp_path):
+    from vsr.train.loop import TrainConfig, train
+
+    common = dict(model="edsr", blocks=1, width=8, data=(str(data / "val" / "Set5"),), val=str(data / "val" / "Set5"),
+                  batch=2, lr_patch=12, steps=1, eval_every=1, workers=0, lr=1e-12, warmup=1)
+    train(TrainConfig(scale=2, out=str(tmp_path / "x2"), **common), quiet=True)
+    manifest = train(TrainConfig(scale=3, out=str(tmp_path / "x3"), init=str(tmp_path / "x2" / "best.pt"), **common),
+                     quiet=True)
+    assert manifest["init"]["scale"] == 2
+    x2, x3 = load_model(tmp_path / "x2" / "best.pt"), load_model(tmp_path / "x3" / "best.pt")
+    assert torch.allclose(x3.head.weight, x2.head.weight, atol=1e-6)  # a rate of 1e-12 moved nothing
+    assert torch.allclose(x3.body[0].conv1.weight, x2.body[0].conv1.weight, atol=1e-6)
+
+
+def test_one_mdsr_file_serves_three_scales(data, tmp_path):
+    torch.manual_seed(0)
+    mdsr = MDSR(blocks=2, width=8).eval()
+    save_weights(mdsr, "mdsr", {"blocks": 2, "width": 8, "res_scale": 1.0}, tmp_path / "mdsr.pt")
+    y = torch.from_numpy(_butterfly_y(data)[:40, :48] / 255.0).float()[None, None]
+    for scale in (2, 3, 4):
+        net = load_model(tmp_path / "mdsr.pt", scale=scale)
+        assert net.scale == scale
+        with torch.no_grad():
+            assert torch.equal(net(y), mdsr(y, scale))
+    # each scale's network counts only its own head and upsampler
+    assert multiply_adds_per_pixel(mdsr.at(2)) < multiply_adds_per_pixel(mdsr.at(4))
+    with pytest.raises(WeightsError, match="x2/x3/x4, not x5"):
+        load_model(tmp_path / "mdsr.pt", scale=5)
+
+
+def test_multiply_adds_count_high_resolution_convolutions_per_input_pixel():
+    # SRCNN 9-5-5 runs wholly at x3 resolution: nine output pixels per input pixel
+    assert multiply_adds_per_pixel(SRCNN(3)) == 9 * (81 * 64 + 25 * 64 * 32 + 25 * 32)
+    # EDSR x2: head, blocks and body conv, the upsampler's conv in LR; its tail conv in HR
+    assert multiply_adds_per_pixel(EDSR(2, blocks=1, width=8)) == 9 * (8 + 3 * 64 + 8 * 32) + 4 * 9 * 8
+
+
+@pytest.mark.parametrize("name", ["edsr", "vdsr"])
+def test_tiled_output_of_a_quality_network_equals_untiled_on_a_real_image(data, tmp_path, name):
+    torch.manual_seed(1)
+    path = tmp_path / f"{name}.pt"
+    config = {"blocks": 2, "width": 8, "res_scale": 1.0} if name == "edsr" else {"channels": [8] * 4}
+    save_weights(SMALL[name](3), name, config, path)
+    y = _butterfly_y(data)
+    whole = Upscaler(ModelSettings(scale=3, model=str(path), backend="torch", source="clean"))
+    tiled = Upscaler(ModelSettings(scale=3, model=str(path), backend="torch", source="clean", tile=48))
+    assert np.allclose(tiled.upscale_y_float(y / 255.0), whole.upscale_y_float(y / 255.0), atol=1e-5)
+    # stored as 8 bits: a float32 sum taken in another order may round a pixel near x.5 the other way
+    levels = np.abs(tiled.upscale_y(y).astype(int) - whole.upscale_y(y))
+    assert levels.max() <= 1 and np.count_nonzero(levels) <= 1e-4 * levels.size
+
+
+def test_mdsr_trains_on_batches_of_each_scale_in_turn(data, tmp_path):
+    from vsr.train.data import PatchDataset, load_y_pairs
+    from vsr.train.loop import EachScaleInTurn, TrainConfig, train
+
+    set5 = data / "val" / "Set5"
+    turns = EachScaleInTurn([PatchDataset(load_y_pairs([set5], s, 12)[0], s, 12, 0) for s in (2, 3, 4)], batch=3)
+    ratios = [turns[k][1].shape[-1] // turns[k][0].shape[-1] for k in range(12)]
+    assert ratios == [2, 2, 2, 3, 3, 3, 4, 4, 4, 2, 2, 2]
+    manifest = train(TrainConfig(model="mdsr", blocks=1, width=8, data=(str(set5),), val=str(set5), batch=2,
+                                 lr_patch=12, steps=3, eval_every=3, workers=0, out=str(tmp_path / "mdsr")), quiet=True)
+    assert manifest["scale"] == [2, 3, 4] and set(manifest["validation"]["scales"]) == {"2", "3", "4"}
+    for scale in (2, 3, 4):
+        assert load_model(tmp_path / "mdsr" / "best.pt", scale=scale).scale == scale
