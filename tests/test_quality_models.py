@@ -7,7 +7,7 @@ import torch
 from vsr.colour import rgb_to_y
 from vsr.errors import WeightsError
 from vsr.images import read_rgb
-from vsr.models import EDSR, MDSR, SRCNN, VDSR, ResBlock, multiply_adds_per_pixel
+from vsr.models import EDSR, MDSR, SRCNN, VDSR, PlainChain, ResBlock, multiply_adds_per_pixel, widest_activation
 from vsr.onnx_export import onnx_bytes
 from vsr.upscaler import ModelSettings, Upscaler
 from vsr.weights import load_model, save_weights
@@ -130,3 +130,14 @@ def test_mdsr_trains_on_batches_of_each_scale_in_turn(data, tmp_path):
     assert manifest["scale"] == [2, 3, 4] and set(manifest["validation"]["scales"]) == {"2", "3", "4"}
     for scale in (2, 3, 4):
         assert load_model(tmp_path / "mdsr" / "best.pt", scale=scale).scale == scale
+
+
+def test_wider_networks_run_in_smaller_stripes(data, tmp_path):
+    assert [widest_activation(m) for m in (PlainChain(2), EDSR(2), EDSR(4), VDSR(2))] == [16, 4 * 64, 16 * 64, 4 * 64]
+    save_weights(EDSR(2, blocks=1, width=64), "edsr", {"blocks": 1, "width": 64, "res_scale": 1.0}, tmp_path / "e.pt")
+    wide = Upscaler(ModelSettings(scale=2, model=str(tmp_path / "e.pt"), backend="torch", source="clean"))
+    narrow = Upscaler(ModelSettings(scale=2, model="balanced", backend="torch", source="clean"))
+    # a 1080p frame: whole for a 16-channel chain; for EDSR x2, stripes whose 256-channel upsampling fits 512 MB
+    assert narrow._largest_piece((1920, 1080)) == (1920, 1080)
+    width, height = wide._largest_piece((1920, 1080))
+    assert width == 1920 and 256 * 1920 * (height - 2 * wide.radius) * 4 <= 512 << 20

@@ -367,21 +367,35 @@ def receptive_radius(model: nn.Module) -> int:
     return sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
-def multiply_adds_per_pixel(model: nn.Module) -> int:
-    """Multiply-adds of the convolutions per input (low-resolution) pixel in the run form,
-    counted at the resolution each one runs at (in high resolution: scale^2 per input pixel)."""
-    total = 0
+# The side of the square input the convolutions are counted on (any size gives the same counts per pixel).
+COUNT_SIDE = 12
 
-    def count(conv: nn.Conv2d, _, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out[0, 0].numel() * conv.in_channels // conv.groups * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
 
-    side = 12
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+def _conv_outputs(model: nn.Module) -> list[tuple[nn.Conv2d, int, int]]:
+    """Each convolution that runs, with its output channels and output pixels per input pixel."""
+    seen = []
+
+    def record(conv: nn.Conv2d, _, out: torch.Tensor) -> None:
+        seen.append((conv, out.shape[1], out[0, 0].numel() // (COUNT_SIDE * COUNT_SIDE)))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 1, side, side))
+            model(torch.zeros(1, 1, COUNT_SIDE, COUNT_SIDE))
     finally:
         for hook in hooks:
             hook.remove()
-    return total // (side * side)
+    return seen
+
+
+def multiply_adds_per_pixel(model: nn.Module) -> int:
+    """Multiply-adds of the convolutions per input (low-resolution) pixel in the run form,
+    counted at the resolution each one runs at (in high resolution: scale^2 per input pixel)."""
+    return sum(pixels * conv.in_channels // conv.groups * channels * conv.kernel_size[0] * conv.kernel_size[1]
+               for conv, channels, pixels in _conv_outputs(model))
+
+
+def widest_activation(model: nn.Module) -> int:
+    """Floats per input pixel of the largest convolution output: what a piece of a frame costs
+    in memory (EDSR x2's upsampler: 4 x 64 per input pixel; a plain chain's layers: 16)."""
+    return max(channels * pixels for _, channels, pixels in _conv_outputs(model))

@@ -9,7 +9,7 @@ import numpy as np
 
 from .backends import BackendSettings, choose_backend
 from .colour import rgb_to_ycbcr, ycbcr_to_rgb
-from .models import receptive_radius
+from .models import receptive_radius, widest_activation
 from .weights import load_network
 
 # Frames larger than this (input pixels) go through the network in horizontal stripes,
@@ -17,7 +17,10 @@ from .weights import load_network
 # activations of a stripe at a time are held: 8K input in 8 stripes. Below it frames run
 # whole: on 2 cores of an AVX-512 EPYC, balanced x2 (OpenVINO int8) took 83 ms on a whole
 # 1080p frame and 88-112 ms in stripes of 540 to 68 rows, so stripes are for memory here.
+# Wider networks run in smaller stripes, so that the largest activation of a piece holds at most
+# STRIPE_FLOATS (512 MB): ESPCN (64 channels) at 2 Mpx, EDSR x2 (a 256-channel upsampler) at 0.5.
 STRIPE_PIXELS = 1 << 22
+STRIPE_FLOATS = 1 << 27
 RGB_ROWS = 256  # output rows an image's colour is converted back in at a time
 
 
@@ -55,7 +58,7 @@ class ModelSettings:
     # The input the weights were trained for: clean, compressed, or auto, which upscale_path
     # judges from the input (vsr.source); an Upscaler given auto, seeing no file, takes clean.
     source: str = "auto"
-    tile: int = 0  # run the network on tiles of this many input pixels a side (0: whole, stripes past STRIPE_PIXELS)
+    tile: int = 0  # run the network on tiles of this many input pixels a side (0: whole, or stripes; see STRIPE_FLOATS)
     ensemble: bool = False  # average the eight flips and rotations (EDSR+'s self-ensemble): 8x the cost
 
 
@@ -73,6 +76,7 @@ class Upscaler:
         self.scale = settings.scale
         self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
         self.radius = receptive_radius(self.net.module)
+        self.widest = widest_activation(self.net.module)
         self.tile, self.ensemble = settings.tile, settings.ensemble
         # `cpu` measures its engines on what the network will be given: the largest piece.
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
@@ -86,8 +90,12 @@ class Upscaler:
     def _largest_piece(self, size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) of the largest piece of a frame of `size`, with its margins."""
         width, height = size
-        top, bottom, left, right = pieces(height, width, self.tile, STRIPE_PIXELS)[0]
+        top, bottom, left, right = pieces(height, width, self.tile, self._stripe_pixels())[0]
         return min(width, right - left + 2 * self.radius), min(height, bottom - top + 2 * self.radius)
+
+    def _stripe_pixels(self) -> int:
+        """The most input pixels a stripe may have for this network (see STRIPE_FLOATS)."""
+        return min(STRIPE_PIXELS, STRIPE_FLOATS // self.widest)
 
     def upscale_y_float(self, y: np.ndarray) -> np.ndarray:
         """Float Y in 0..1 (HxW) -> float32 Y (sH x sW), unclipped."""
@@ -98,7 +106,7 @@ class Upscaler:
         """`run` on each piece of y with its margin (the receptive radius), the margin's
         output cropped away, into `out`: the whole frame's output (out may be cropped)."""
         s, (h, w) = self.scale, y.shape
-        for top, bottom, left, right in pieces(h, w, self.tile, STRIPE_PIXELS):
+        for top, bottom, left, right in pieces(h, w, self.tile, self._stripe_pixels()):
             lo, hi = max(0, top - self.radius), min(h, bottom + self.radius)
             first, last = max(0, left - self.radius), min(w, right + self.radius)
             up = run(y[lo:hi, first:last])
@@ -126,7 +134,7 @@ class Upscaler:
 
         Depths relate by shifts, as in video (8-bit 235 is 10-bit 940). Writes into `out`
         (which may be a view of a frame's plane, cropped to it) when given. Large frames run
-        in stripes (see STRIPE_PIXELS) or tiles; 8-bit to 8-bit stays uint8 where the backend can.
+        in stripes (see STRIPE_FLOATS) or tiles; 8-bit to 8-bit stays uint8 where the backend can.
         """
         out_bits = out_bits or bits
         if out is None:
