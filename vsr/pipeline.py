@@ -99,7 +99,7 @@ class Summary:
     def paragraph(self) -> str:
         stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
         (wi, hi), (wo, ho) = self.size_in, self.size_out
-        return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.1f} fps) "
+        return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.{1 if self.fps >= 1 else 2}f} fps) "
                 f"with {self.model} on {self.backend}"
                 + (f" (for {self.source.kind} input: {self.source.reason})" if self.source else "")
                 + f". Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
