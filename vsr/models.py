@@ -41,6 +41,17 @@ class ESPCN(nn.Module):
         return self.body(y)
 
 
+def relu_chain(widths: Sequence[int], kernels: Sequence[int]) -> nn.Sequential:
+    """Convolutions from widths[i] to widths[i + 1] channels with kernels[i], "same" padding,
+    each but the last followed by ReLU."""
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out, k) in enumerate(zip(widths, widths[1:], kernels)):
+        layers.append(nn.Conv2d(c_in, c_out, k, padding=k // 2))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
 class PlainChain(nn.Module):
     """3x3 convolutions with ReLU in low resolution, a tail to scale^2 channels, the input
     pixel added to each of its scale^2 sub-pixels (image-space residual, ABPN), pixel shuffle.
@@ -51,13 +62,7 @@ class PlainChain(nn.Module):
 
     def __init__(self, scale: int, channels: Sequence[int] = (16,) * 5):
         super().__init__()
-        widths = [1, *channels, scale * scale]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
-            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-            if i < len(channels):
-                layers.append(nn.ReLU())
-        self.body = nn.Sequential(*layers)
+        self.body = relu_chain([1, *channels, scale * scale], [3] * (len(channels) + 1))
         self.shuffle = nn.PixelShuffle(scale)
         self.scale, self.channels = scale, tuple(channels)
 
@@ -301,13 +306,7 @@ class SRCNN(nn.Module):
 
     def __init__(self, scale: int, channels: Sequence[int] = (64, 32), kernels: Sequence[int] = (9, 5, 5)):
         super().__init__()
-        widths = [1, *channels, 1]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out, k) in enumerate(zip(widths, widths[1:], kernels)):
-            layers.append(nn.Conv2d(c_in, c_out, k, padding=k // 2))
-            if i < len(channels):
-                layers.append(nn.ReLU())
-        self.body = nn.Sequential(*layers)
+        self.body = relu_chain([1, *channels, 1], kernels)
         self.scale, self.channels = scale, tuple(channels)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -320,13 +319,7 @@ class VDSR(nn.Module):
 
     def __init__(self, scale: int, channels: Sequence[int] = (64,) * 19):
         super().__init__()
-        widths = [1, *channels, 1]
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
-            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-            if i < len(channels):
-                layers.append(nn.ReLU())
-        self.body = nn.Sequential(*layers)
+        self.body = relu_chain([1, *channels, 1], [3] * (len(channels) + 1))
         self.scale, self.channels = scale, tuple(channels)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,146 @@
+"""The quality tier beside the real-time models and the pre-upsampling references, on this CPU.
+
+    python benchmarks/quality_tier.py --data-root ../shared/data --name quality-tier-x3-640x360-avx512bf16
+
+For each model: Set5 Y-PSNR/SSIM at x2, x3 and x4 as `vsr eval` scores it (float32, with and
+without --ensemble), parameters and multiply-adds per input pixel; then one `vsr bench` run
+at x3 on a 640x360 clip (-> 1920x1080) for the network's time per frame (and per megapixel of
+output), the end-to-end FPS file to file and the peak memory, in float32 and bf16 on OpenVINO
+(int8 too for the models that ship int8 graphs). Writes benchmarks/reports/NAME.{json,md}.
+SRCNN, VDSR and MDSR are read from their training runs under --runs; a missing one is left out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from vsr import machine
+from vsr.models import multiply_adds_per_pixel
+from vsr.weights import load_network
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALES = (2, 3, 4)
+# Models in the order of the table: the pre-upsampling references, the real-time tier, the quality tier.
+SHIPPED_NAMES = ("espcn", "fast", "balanced", "quality")
+
+
+def weights_for(model: str, scale: int, runs: Path) -> str | None:
+    """A shipped model's name, or the best weights of its training run (None where there is none)."""
+    if model in SHIPPED_NAMES:
+        return model
+    path = runs / ("mdsr" if model == "mdsr" else f"{model}_x{scale}") / "best.pt"
+    return str(path) if path.exists() else None
+
+
+def vsr(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "vsr", *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"vsr {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def set5(weights: str, scale: int, set5_dir: Path, ensemble: bool) -> dict:
+    result = json.loads(vsr("eval", "--data", str(set5_dir), "--scale", str(scale), "--model", weights,
+                            "--precision", "fp32", "--json", *(["--ensemble"] if ensemble else [])))
+    return {k: round(result["mean"]["model"][k], 4 if k == "ssim" else 3) for k in ("psnr", "ssim")}
+
+
+def speeds(models: dict[str, str], clip: Path, frames: int) -> dict:
+    """One `vsr bench` at x3 on `clip` for all models: the fastest precision of each, as measured."""
+    with tempfile.TemporaryDirectory() as out:
+        named = {}  # the runs' best.pt under their models' names, so that the bench's rows tell them apart
+        for name, weights in models.items():
+            named[name] = weights
+            if weights not in SHIPPED_NAMES:
+                named[name] = str(Path(out) / f"{name}_x3.pt")
+                shutil.copyfile(weights, named[name])
+                shutil.copyfile(Path(weights).with_suffix(".json"), Path(out) / f"{name}_x3.json")
+        vsr("bench", "--input", str(clip), "--scale", "3", "--models", ",".join(named.values()),
+            "--backends", "openvino", "--precisions", "fp32,bf16,int8", "--frames", str(frames),
+            "--out", str(Path(out) / "bench"))
+        report = json.loads((Path(out) / "bench" / "report.json").read_text())
+    found = {}
+    for name in models:
+        rows = [r for r in report["results"] if r.get("available") and r["model"] == f"{name}_x3"]
+        best = min(rows, key=lambda r: r["infer_ms_median"])
+        e2e = best["end_to_end"]["ultrafast"]
+        found[name] = {"precision": best["precision"], "infer_ms": best["infer_ms_median"],
+                       "ms_per_output_mp": round(best["infer_ms_median"] / (report["frame_out"][0] * report["frame_out"][1] / 1e6), 1),
+                       "fps": e2e["fps"], "peak_rss_mib": e2e["peak_rss_mib"],
+                       "each_precision": {r["precision"]: r["infer_ms_median"] for r in rows}}
+    return {"frame_in": report["frame_in"], "frame_out": report["frame_out"], "models": found}
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# The quality tier beside the real-time models and the references ({report['machine']['cpu']}, "
+             f"{report['machine']['cores']} cores)", "",
+             "Set5, Y channel (BT.601), scale px shaved, float32 through `vsr eval`; `+ens`: with `--ensemble` "
+             "(the mean of the eight flips and rotations). Speed: one `vsr bench` at x3 on "
+             f"{report['speed']['clip']} ({report['speed']['frame_in'][0]}x{report['speed']['frame_in'][1]} -> "
+             f"{report['speed']['frame_out'][0]}x{report['speed']['frame_out'][1]}), {report['speed']['frames']} frames, "
+             "OpenVINO, the fastest of float32, bf16 and int8 (where a graph ships); FPS and peak RSS end to end, "
+             "file to file (x264 ultrafast).", "",
+             "| model | params | MACs/px x3 | Set5 x2 | x3 | x4 | +ens x2 | x3 | x4 | ms/MP out | ms/frame | FPS | RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in report["models"].items():
+        score = lambda key, s: f"{row[key][str(s)]['psnr']:.2f} / {row[key][str(s)]['ssim']:.4f}" if str(s) in row[key] else "-"  # noqa: E731
+        speed = report["speed"]["models"].get(name)
+        speed_cells = (f"{speed['ms_per_output_mp']:,.1f} | {speed['infer_ms']:,.1f} ({speed['precision']}) | "
+                       f"{speed['fps']:.2f} | {speed['peak_rss_mib']:.0f}") if speed else "- | - | - | -"
+        lines.append(f"| {name} | {row['parameters']:,} | {row['multiply_adds_per_pixel']:,} | "
+                     + " | ".join(score("set5", s) for s in SCALES) + " | "
+                     + " | ".join(score("ensemble", s).split(" / ")[0] for s in SCALES) + f" | {speed_cells} |")
+    lines += ["", "VDSR's published Set5 figures (the acceptance bar for `quality`): 37.53 / 33.66 / 31.35 dB.", "",
+              "How each was trained (its x3 run; MDSR one run for all three scales):", ""]
+    lines += [f"- {name}: {row['trained']}" for name, row in report["models"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--runs", type=Path, default=ROOT / "train" / "checkpoints")
+    parser.add_argument("--clip", type=Path, default=None, help="640x360 clip [default: moviepy_chaplin.mp4]")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--models", default="srcnn,vdsr,espcn,fast,balanced,quality,mdsr")
+    parser.add_argument("--name", required=True)
+    args = parser.parse_args()
+    set5_dir, clip = args.data_root / "val" / "Set5", args.clip or args.data_root / "video" / "moviepy_chaplin.mp4"
+
+    models, at_x3 = {}, {}
+    for name in args.models.split(","):
+        row = {"set5": {}, "ensemble": {}}
+        for scale in SCALES:
+            weights = weights_for(name, scale, args.runs)
+            if weights is None:
+                continue
+            net = load_network(weights, scale)
+            if scale == 3:
+                at_x3[name] = weights
+                row["parameters"] = sum(p.numel() for p in net.module.parameters())
+                row["multiply_adds_per_pixel"] = multiply_adds_per_pixel(net.module)
+                stages = net.manifest.get("stages", {})
+                row["trained"] = (f"{stages.get('steps', net.manifest.get('steps')):,} steps, "
+                                  f"{stages.get('train_wall_s', net.manifest.get('train_wall_s', 0)) / 3600:.2f} h on "
+                                  f"{net.manifest.get('machine', {}).get('cpu', '?')} ({net.manifest.get('command', '')})")
+            row["set5"][str(scale)] = set5(weights, scale, set5_dir, ensemble=False)
+            row["ensemble"][str(scale)] = set5(weights, scale, set5_dir, ensemble=True)
+            print(f"{name} x{scale}: {row['set5'][str(scale)]} ensemble {row['ensemble'][str(scale)]}", flush=True)
+        if row["set5"]:
+            models[name] = row
+    speed = speeds(at_x3, clip, args.frames)
+    report = {"machine": machine.describe("cpu"), "models": models,
+              "speed": {"clip": clip.name, "frames": args.frames, **speed}}
+    out = ROOT / "benchmarks" / "reports" / args.name
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
