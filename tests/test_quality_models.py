@@ -4,6 +4,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from vsr.backends import MEASURING_MULTIPLY_ADDS, measuring_size
 from vsr.colour import rgb_to_y
 from vsr.errors import WeightsError
 from vsr.images import read_rgb
@@ -11,6 +12,7 @@ from vsr.models import EDSR, MDSR, SRCNN, VDSR, PlainChain, ResBlock, multiply_a
 from vsr.onnx_export import onnx_bytes
 from vsr.upscaler import ModelSettings, Upscaler
 from vsr.weights import load_model, save_weights
+from clips import run_vsr
 
 SMALL = {"edsr": lambda s: EDSR(s, blocks=2, width=8), "mdsr": lambda s: MDSR(blocks=2, width=8).at(s),
          "srcnn": lambda s: SRCNN(s, (16, 8)), "vdsr": lambda s: VDSR(s, (8,) * 4)}
@@ -141,3 +143,18 @@ def test_wider_networks_run_in_smaller_stripes(data, tmp_path):
     assert narrow._largest_piece((1920, 1080)) == (1920, 1080)
     width, height = wide._largest_piece((1920, 1080))
     assert width == 1920 and 256 * 1920 * (height - 2 * wide.radius) * 4 <= 512 << 20
+
+
+def test_the_quality_tier_upscales_a_folder_of_photos(data, tmp_path):
+    done = run_vsr("upscale", data / "val" / "Set5", tmp_path / "x2", "--scale", "2", "--model", "quality",
+                   "--backend", "openvino", "--json")
+    assert done.returncode == 0, done.stderr
+    for image in sorted((data / "val" / "Set5").glob("*.png")):
+        height, width = read_rgb(image).shape[:2]
+        assert read_rgb(tmp_path / "x2" / image.name).shape == (2 * height, 2 * width, 3)
+
+
+def test_the_cpu_backend_compares_its_engines_for_a_heavy_network_on_a_smaller_frame():
+    assert measuring_size((640, 360), 10_656) == (640, 360)  # balanced x3: the frame itself
+    width, height = measuring_size((512, 512), 1_366_848)  # EDSR x2 on a photo: four runs an engine took a minute
+    assert width == height < 512 and width * height * 1_366_848 <= MEASURING_MULTIPLY_ADDS * 1.02

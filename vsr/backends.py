@@ -19,6 +19,7 @@ import torch
 from .errors import BackendUnavailable
 from .gpu_backends import CudaTorch, TensorRt
 from .machine import bf16_kind
+from .models import multiply_adds_per_pixel
 from .weights import Network
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8", "bf16")
@@ -231,6 +232,19 @@ class TorchCpu:
         pass
 
 
+# The `cpu` backend compares its engines on frames of at most this many multiply-adds, the
+# frame scaled down where the network is heavier: each engine runs four times, and EDSR on a
+# 512x512 photo took over a minute to measure so (the real-time models measure at full size).
+MEASURING_MULTIPLY_ADDS = 2 * 10**10
+
+
+def measuring_size(size: tuple[int, int], multiply_adds_per_pixel: int) -> tuple[int, int]:
+    """(width, height) the engines are compared at: `size`, or scaled down to MEASURING_MULTIPLY_ADDS."""
+    width, height = size
+    shrink = min(1.0, (MEASURING_MULTIPLY_ADDS / (width * height * multiply_adds_per_pixel)) ** 0.5)
+    return max(16, round(width * shrink)), max(16, round(height * shrink))
+
+
 class FastestCpu:
     """The `cpu` backend: of OpenVINO and ONNX Runtime, in float32, in int8 (where the model's
     int8 graph for it lost at most 0.1 dB, or where int8 is asked for) and in OpenVINO's bf16
@@ -277,12 +291,13 @@ class FastestCpu:
         if len(candidates) == 1:
             self.chosen = candidates[0]
         else:
-            times = sorted((engine_ms(c, self.net, self.settings), i, c) for i, c in enumerate(candidates))
+            size = measuring_size(self.settings.size, multiply_adds_per_pixel(self.net.module))
+            times = sorted((engine_ms(c, self.net, replace(self.settings, size=size)), i, c)
+                           for i, c in enumerate(candidates))
             self.chosen = times[0][2]
             for _, _, c in times[1:]:
                 c.close()
-            width, height = self.settings.size
-            self.detail = ", ".join(f"{c.name} {t:.1f} ms" for t, _, c in times) + f" per {width}x{height} frame, measured"
+            self.detail = ", ".join(f"{c.name} {t:.1f} ms" for t, _, c in times) + f" per {size[0]}x{size[1]} frame, measured"
         self.chosen.load()
         self.name, self.precision = f"cpu ({self.chosen.name})", self.chosen.precision
         if hasattr(self.chosen, "run_u8"):
