@@ -92,12 +92,15 @@ def markdown(report: dict) -> str:
         speed = report["speed"]["models"].get(name)
         speed_cells = (f"{speed['ms_per_output_mp']:,.1f} | {speed['infer_ms']:,.1f} ({speed['precision']}) | "
                        f"{speed['fps']:.2f} | {speed['peak_rss_mib']:.0f}") if speed else "- | - | - | -"
-        lines.append(f"| {name} | {row['parameters']:,} | {row['multiply_adds_per_pixel']:,} | "
+        at = "" if row["cost_scale"] == 3 else f" (x{row['cost_scale']})"
+        lines.append(f"| {name} | {row['parameters']:,} | {row['multiply_adds_per_pixel']:,}{at} | "
                      + " | ".join(score("set5", s) for s in SCALES) + " | "
                      + " | ".join(score("ensemble", s).split(" / ")[0] for s in SCALES) + f" | {speed_cells} |")
     lines += ["", "VDSR's published Set5 figures (the acceptance bar for `quality`): 37.53 / 33.66 / 31.35 dB.", "",
-              "How each was trained (its x3 run; MDSR one run for all three scales):", ""]
+              "How each was trained (its x3 run, or the one it has; MDSR one run for all three scales):", ""]
     lines += [f"- {name}: {row['trained']}" for name, row in report["models"].items()]
+    if report["not_trained"]:
+        lines += ["", f"Not measured, no trained weights under --runs: {', '.join(report['not_trained'])}."]
     return "\n".join(lines) + "\n"
 
 
@@ -122,6 +125,8 @@ def main() -> None:
             net = load_network(weights, scale)
             if scale == 3:
                 at_x3[name] = weights
+            if scale == 3 or "parameters" not in row:  # size, cost and training at x3, or where the model has no x3
+                row["cost_scale"] = scale
                 row["parameters"] = sum(p.numel() for p in net.module.parameters())
                 row["multiply_adds_per_pixel"] = multiply_adds_per_pixel(net.module)
                 stages = net.manifest.get("stages", {})
@@ -135,6 +140,7 @@ def main() -> None:
             models[name] = row
     speed = speeds(at_x3, clip, args.frames)
     report = {"machine": machine.describe("cpu"), "models": models,
+              "not_trained": [name for name in args.models.split(",") if name not in models],
               "speed": {"clip": clip.name, "frames": args.frames, **speed}}
     out = ROOT / "benchmarks" / "reports" / args.name
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
