@@ -7,7 +7,8 @@ without --ensemble), parameters and multiply-adds per input pixel; then one `vsr
 at x3 on a 640x360 clip (-> 1920x1080) for the network's time per frame (and per megapixel of
 output), the end-to-end FPS file to file and the peak memory, in float32 and bf16 on OpenVINO
 (int8 too for the models that ship int8 graphs). Writes benchmarks/reports/NAME.{json,md}.
-SRCNN, VDSR and MDSR are read from their training runs under --runs; a missing one is left out.
+EDSR (the quality tier, in training), SRCNN, VDSR and MDSR are read from their training runs under
+--runs; a model with no run at x3 is timed with random weights of its architecture.
 """
 from __future__ import annotations
 
@@ -19,22 +20,37 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from vsr import machine
-from vsr.models import multiply_adds_per_pixel
-from vsr.weights import load_network
+from vsr.models import build_model, multiply_adds_per_pixel
+from vsr.weights import load_network, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (2, 3, 4)
-# Models in the order of the table: the pre-upsampling references, the real-time tier, the quality tier.
-SHIPPED_NAMES = ("espcn", "fast", "balanced", "quality")
+# The shipped models; the others are read from their training runs (EDSR: the quality tier's, quality_xS).
+SHIPPED_NAMES = ("espcn", "fast", "balanced")
+RUN_FOLDERS = {"edsr": "quality_x{scale}", "mdsr": "mdsr", "srcnn": "srcnn_x{scale}", "vdsr": "vdsr_x{scale}"}
 
 
 def weights_for(model: str, scale: int, runs: Path) -> str | None:
     """A shipped model's name, or the best weights of its training run (None where there is none)."""
     if model in SHIPPED_NAMES:
         return model
-    path = runs / ("mdsr" if model == "mdsr" else f"{model}_x{scale}") / "best.pt"
+    path = runs / RUN_FOLDERS[model].format(scale=scale) / "best.pt"
     return str(path) if path.exists() else None
+
+
+def untrained_x3(model: str, runs: Path, folder: Path) -> Path:
+    """A weights file of `model`'s architecture at x3 with random weights (for timing): the
+    settings of its run at another scale, else the defaults (MDSR: the baseline's size)."""
+    found = [runs / RUN_FOLDERS[model].format(scale=s) / "best.pt" for s in SCALES]
+    config = next((torch.load(p, weights_only=True)["config"] for p in found if p.exists()),
+                  {"blocks": 16, "width": 64, "res_scale": 1.0} if model == "mdsr" else {})
+    path = folder / f"{model}_x3.pt"
+    net = build_model(model, (2, 3, 4) if model == "mdsr" else 3, **config)
+    save_weights(net, model, config, path, {"note": "random weights, for timing"})
+    return path
 
 
 def vsr(*args: str) -> str:
@@ -90,17 +106,18 @@ def markdown(report: dict) -> str:
     for name, row in report["models"].items():
         score = lambda key, s: f"{row[key][str(s)]['psnr']:.2f} / {row[key][str(s)]['ssim']:.4f}" if str(s) in row[key] else "-"  # noqa: E731
         speed = report["speed"]["models"].get(name)
-        speed_cells = (f"{speed['ms_per_output_mp']:,.1f} | {speed['infer_ms']:,.1f} ({speed['precision']}) | "
+        timed = " (untrained)" if speed and "timed" in speed else ""
+        speed_cells = (f"{speed['ms_per_output_mp']:,.1f}{timed} | {speed['infer_ms']:,.1f} ({speed['precision']}) | "
                        f"{speed['fps']:.2f} | {speed['peak_rss_mib']:.0f}") if speed else "- | - | - | -"
         at = "" if row["cost_scale"] == 3 else f" (x{row['cost_scale']})"
         lines.append(f"| {name} | {row['parameters']:,} | {row['multiply_adds_per_pixel']:,}{at} | "
                      + " | ".join(score("set5", s) for s in SCALES) + " | "
                      + " | ".join(score("ensemble", s).split(" / ")[0] for s in SCALES) + f" | {speed_cells} |")
-    lines += ["", "VDSR's published Set5 figures (the acceptance bar for `quality`): 37.53 / 33.66 / 31.35 dB.", "",
+    lines += ["", "VDSR's published Set5 figures (the bar for the quality tier, EDSR): 37.53 / 33.66 / 31.35 dB.", "",
               "How each was trained (its x3 run, or the one it has; MDSR one run for all three scales):", ""]
     lines += [f"- {name}: {row['trained']}" for name, row in report["models"].items()]
     if report["not_trained"]:
-        lines += ["", f"Not measured, no trained weights under --runs: {', '.join(report['not_trained'])}."]
+        lines += ["", f"Not trained, so not scored (timed with random weights): {', '.join(report['not_trained'])}."]
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +127,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "train" / "checkpoints")
     parser.add_argument("--clip", type=Path, default=None, help="640x360 clip [default: moviepy_chaplin.mp4]")
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--models", default="srcnn,vdsr,espcn,fast,balanced,quality,mdsr")
+    parser.add_argument("--models", default="srcnn,vdsr,espcn,fast,balanced,edsr,mdsr")
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
     set5_dir, clip = args.data_root / "val" / "Set5", args.clip or args.data_root / "video" / "moviepy_chaplin.mp4"
@@ -138,9 +155,20 @@ def main() -> None:
             print(f"{name} x{scale}: {row['set5'][str(scale)]} ensemble {row['ensemble'][str(scale)]}", flush=True)
         if row["set5"]:
             models[name] = row
-    speed = speeds(at_x3, clip, args.frames)
+    untrained = [name for name in args.models.split(",") if name not in at_x3]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in untrained:  # speed depends on the architecture alone: time it untrained at x3
+            at_x3[name] = str(untrained_x3(name, args.runs, Path(tmp)))
+            if name not in models:  # no run at any scale: its size and cost, and no scores
+                net = load_network(at_x3[name], 3)
+                models[name] = {"set5": {}, "ensemble": {}, "cost_scale": 3, "trained": "not trained",
+                                "parameters": sum(p.numel() for p in net.module.parameters()),
+                                "multiply_adds_per_pixel": multiply_adds_per_pixel(net.module)}
+        speed = speeds(at_x3, clip, args.frames)
+    for name in untrained:
+        speed["models"][name]["timed"] = "untrained, the same architecture at x3"
     report = {"machine": machine.describe("cpu"), "models": models,
-              "not_trained": [name for name in args.models.split(",") if name not in models],
+              "not_trained": [name for name, row in models.items() if not row["set5"]],
               "speed": {"clip": clip.name, "frames": args.frames, **speed}}
     out = ROOT / "benchmarks" / "reports" / args.name
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
