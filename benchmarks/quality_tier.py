@@ -1,6 +1,6 @@
 """The quality tier beside the real-time models and the pre-upsampling references, on this CPU.
 
-    python benchmarks/quality_tier.py --data-root ../shared/data --name quality-tier-x3-640x360-avx512bf16
+    python benchmarks/quality_tier.py --data-root ../shared/data --frames 2 --name quality-tier-x3-640x360-avx512bf16
 
 For each model: Set5 Y-PSNR/SSIM at x2, x3 and x4 as `vsr eval` scores it (float32, with and
 without --ensemble), parameters and multiply-adds per input pixel; then one `vsr bench` run
