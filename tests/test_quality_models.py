@@ -8,7 +8,8 @@ from vsr.backends import MEASURING_MULTIPLY_ADDS, measuring_size
 from vsr.colour import rgb_to_y
 from vsr.errors import WeightsError
 from vsr.images import read_rgb
-from vsr.models import EDSR, MDSR, SRCNN, VDSR, PlainChain, ResBlock, multiply_adds_per_pixel, widest_activation
+from vsr.models import (EDSR, EDSR_BASELINE, EDSR_FULL, MDSR, SRCNN, VDSR, PlainChain, ResBlock, multiply_adds_per_pixel,
+                        receptive_radius, widest_activation)
 from vsr.onnx_export import onnx_bytes
 from vsr.upscaler import ModelSettings, Upscaler
 from vsr.weights import load_model, save_weights
@@ -52,6 +53,10 @@ def test_a_residual_block_scales_its_residual():
     with torch.no_grad():
         assert torch.allclose(tenth(x) - x, 0.1 * (whole(x) - x), atol=1e-6)
     assert all(block.res_scale == 0.1 for block in EDSR(2, blocks=3, width=8, res_scale=0.1).body[:3])
+    # the paper's two sizes: the baseline (1.4 M parameters at x2 on Y) and the full model, its residuals scaled
+    assert sum(p.numel() for p in EDSR(2, **EDSR_BASELINE).parameters()) == 1_367_553
+    full = EDSR(2, **EDSR_FULL)
+    assert (full.blocks, full.width) == (32, 256) and all(block.res_scale == 0.1 for block in full.body[:32])
 
 
 @pytest.mark.parametrize("scale,own", [(3, {"up.0.weight", "up.0.bias"}), (4, {"up.2.weight", "up.2.bias"})])
@@ -73,12 +78,12 @@ def test_vsr_train_starts_edsr_x3_from_x2_weights(data, tmp_path):
     common = dict(model="edsr", blocks=1, width=8, data=(str(data / "val" / "Set5"),), val=str(data / "val" / "Set5"),
                   batch=2, lr_patch=12, steps=1, eval_every=1, workers=0, lr=1e-12, warmup=1)
     train(TrainConfig(scale=2, out=str(tmp_path / "x2"), **common), quiet=True)
-    manifest = train(TrainConfig(scale=3, out=str(tmp_path / "x3"), init=str(tmp_path / "x2" / "best.pt"), **common),
-                     quiet=True)
+    manifest = train(TrainConfig(scale=3, out=str(tmp_path / "x3"), init=str(tmp_path / "x2" / "best.pt"), seed=1,
+                                 **common), quiet=True)  # another seed: its own random start would differ
     assert manifest["init"]["scale"] == 2
     x2, x3 = load_model(tmp_path / "x2" / "best.pt"), load_model(tmp_path / "x3" / "best.pt")
-    assert torch.allclose(x3.head.weight, x2.head.weight, atol=1e-6)  # a rate of 1e-12 moved nothing
-    assert torch.allclose(x3.body[0].conv1.weight, x2.body[0].conv1.weight, atol=1e-6)
+    for mine, theirs in ((x3.head, x2.head), (x3.body[0].conv1, x2.body[0].conv1), (x3.tail, x2.tail)):
+        assert torch.allclose(mine.weight, theirs.weight, atol=1e-6)  # a rate of 1e-12 moved nothing
 
 
 def test_one_mdsr_file_serves_three_scales(data, tmp_path):
@@ -127,11 +132,15 @@ def test_mdsr_trains_on_batches_of_each_scale_in_turn(data, tmp_path):
     turns = EachScaleInTurn([PatchDataset(load_y_pairs([set5], s, 12)[0], s, 12, 0) for s in (2, 3, 4)], batch=3)
     ratios = [turns[k][1].shape[-1] // turns[k][0].shape[-1] for k in range(12)]
     assert ratios == [2, 2, 2, 3, 3, 3, 4, 4, 4, 2, 2, 2]
-    manifest = train(TrainConfig(model="mdsr", blocks=1, width=8, data=(str(set5),), val=str(set5), batch=2,
-                                 lr_patch=12, steps=3, eval_every=3, workers=0, out=str(tmp_path / "mdsr")), quiet=True)
+    common = dict(model="mdsr", blocks=1, width=8, data=(str(set5),), val=str(set5), batch=2, lr_patch=12, steps=3,
+                  eval_every=3, workers=0)
+    manifest = train(TrainConfig(out=str(tmp_path / "mdsr"), **common), quiet=True)
     assert manifest["scale"] == [2, 3, 4] and set(manifest["validation"]["scales"]) == {"2", "3", "4"}
     for scale in (2, 3, 4):
         assert load_model(tmp_path / "mdsr" / "best.pt", scale=scale).scale == scale
+    # and a run goes on from an MDSR file, every scale's head and upsampler included
+    again = train(TrainConfig(out=str(tmp_path / "again"), init=str(tmp_path / "mdsr" / "best.pt"), **common), quiet=True)
+    assert again["init"]["scale"] == [2, 3, 4]
 
 
 def test_wider_networks_run_in_smaller_stripes(data, tmp_path):
@@ -155,7 +164,19 @@ def test_an_edsr_weights_file_upscales_a_folder_of_photos(data, tmp_path):
         assert read_rgb(tmp_path / "x2" / image.name).shape == (2 * height, 2 * width, 3)
 
 
-def test_the_cpu_backend_compares_its_engines_for_a_heavy_network_on_a_smaller_frame():
+def test_measuring_size_shrinks_the_frame_for_a_heavy_network_only():
     assert measuring_size((640, 360), 10_656) == (640, 360)  # balanced x3: the frame itself
+    assert measuring_size((8, 12), 1_366_848) == (8, 12)  # never larger than the frame
     width, height = measuring_size((512, 512), 1_366_848)  # EDSR x2 on a photo: four runs an engine took a minute
     assert width == height < 512 and width * height * 1_366_848 <= MEASURING_MULTIPLY_ADDS * 1.02
+
+
+def test_the_reach_of_srcnn_and_vdsr_includes_their_bicubic_step(data):
+    torch.manual_seed(2)
+    vdsr = VDSR(2, (8,)).eval()  # two 3x3 convolutions: 1 HR pixel each, and bicubic's 2 LR pixels
+    assert receptive_radius(vdsr) == 4 and receptive_radius(EDSR(2, blocks=1, width=8)) == 6
+    y = torch.from_numpy(_butterfly_y(data)[:48, :48] / 255.0).float()[None, None]
+    with torch.no_grad():
+        whole = vdsr(y)[..., :48, :]  # the top half, computed on the whole picture
+        top = vdsr(y[..., :24 + receptive_radius(vdsr), :])[..., :48, :]  # on the top half with its margin
+    assert torch.allclose(top, whole, atol=1e-6)

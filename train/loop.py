@@ -262,7 +262,8 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
     """
     path = Path(cfg.init)
     other_scale = hasattr(model, "start_from")
-    start = load_model(path, scale=None if other_scale else cfg.scale, model=cfg.model)
+    # an MDSR file loads whole (every scale's head and upsampler), as the MDSR that trains is
+    start = load_model(path, scale=None if other_scale or cfg.model == "mdsr" else cfg.scale, model=cfg.model)
     try:
         if other_scale:
             model.start_from(start)

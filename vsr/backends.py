@@ -242,7 +242,7 @@ def measuring_size(size: tuple[int, int], multiply_adds_per_pixel: int) -> tuple
     """(width, height) the engines are compared at: `size`, or scaled down to MEASURING_MULTIPLY_ADDS."""
     width, height = size
     shrink = min(1.0, (MEASURING_MULTIPLY_ADDS / (width * height * multiply_adds_per_pixel)) ** 0.5)
-    return max(16, round(width * shrink)), max(16, round(height * shrink))
+    return min(width, max(16, round(width * shrink))), min(height, max(16, round(height * shrink)))
 
 
 class FastestCpu:

@@ -338,12 +338,12 @@ MODELS = {"espcn": ESPCN, "plain": PlainChain, "edsr": EDSR, "mdsr": MDSR, "srcn
 TRAINING_FORMS = {"plain": RepPlainChain}
 
 
-def build_model(name: str, scale: int, **config) -> nn.Module:
+def build_model(name: str, scale: int | Sequence[int], **config) -> nn.Module:
     """Build a model by its name in MODELS with its settings (channels, first_kernel)."""
     return MODELS[name](scale, **config)
 
 
-def build_training_model(name: str, scale: int, **config) -> nn.Module:
+def build_training_model(name: str, scale: int | Sequence[int], **config) -> nn.Module:
     """The form of model `name` that trains: its training form where it has one."""
     return TRAINING_FORMS.get(name, MODELS[name])(scale, **config)
 
@@ -354,10 +354,12 @@ def deploy_form(model: nn.Module) -> nn.Module:
 
 
 def receptive_radius(model: nn.Module) -> int:
-    """How many input pixels beyond its own an output pixel sees, each way: the reach of the
-    convolutions, which run one after another in every model here (ESPCN 4, a plain chain
-    one per layer). Stripes overlapping by this much give the whole frame's output."""
-    return sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules() if isinstance(m, nn.Conv2d))
+    """How many input pixels beyond its own an output pixel sees, each way, at most: the reach
+    of the convolutions, counted as if all ran in low resolution (ESPCN 4, a plain chain one per
+    layer; EDSR's skips reach less than its chain), and the 2 pixels of the bicubic step that
+    SRCNN and VDSR begin with. Stripes overlapping by this much give the whole frame's output."""
+    convs = sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules() if isinstance(m, nn.Conv2d))
+    return convs + (2 if isinstance(model, (SRCNN, VDSR)) else 0)
 
 
 # The side of the square input the convolutions are counted on (any size gives the same counts per pixel).

@@ -78,7 +78,8 @@ class Upscaler:
         self.radius = receptive_radius(self.net.module)
         self.widest = widest_activation(self.net.module)
         self.tile, self.ensemble = settings.tile, settings.ensemble
-        # `cpu` measures its engines on what the network will be given: the largest piece.
+        # `cpu` measures its engines on what the network will be given: the largest piece (a heavy
+        # network on a smaller frame: see backends.measuring_size).
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision,
                                            size=self._largest_piece(size) if size else BackendSettings.size)
         self.backend = choose_backend(settings.backend, self.net, backend_settings, log)

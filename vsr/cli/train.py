@@ -25,7 +25,7 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
               help="Folder of training images (PNG, JPEG, BMP); repeat for several.")
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
-@click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/espcn_xS].")
+@click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/MODEL_xS; for MDSR runs/mdsr].")
 @click.option("--model", type=click.Choice(["espcn", "plain", "edsr", "mdsr", "srcnn", "vdsr"]), default="espcn",
               show_default=True,
               help="Architecture: ESPCN (tanh, 5x5 head); the plain chain of 3x3 convolutions with ReLU and an "
@@ -88,7 +88,7 @@ def train_command(scale, data, val, out, model, channels, blocks, width, res_sca
     if model == "vdsr" and click.get_current_context().get_parameter_source("channels") is ParameterSource.DEFAULT:
         channels = (64,) * 19
     cfg = TrainConfig(scale=scale, model=model, channels=channels, blocks=blocks, width=width, res_scale=res_scale, data=tuple(data), val=val,
-                      out=out or f"runs/espcn_x{scale}", loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
+                      out=out or ("runs/mdsr" if model == "mdsr" else f"runs/{model}_x{scale}"), loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
                       lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
                       bf16=bf16, init=init or "", ema=ema, clip=clip, source=source)
     manifest = train(cfg, resume=resume, quiet=quiet)
