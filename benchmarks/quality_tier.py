@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from vsr import machine
-from vsr.models import build_model, multiply_adds_per_pixel
+from vsr.models import MDSR_SCALES, build_model, multiply_adds_per_pixel
 from vsr.weights import load_network, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def untrained_x3(model: str, runs: Path, folder: Path) -> Path:
     config = next((torch.load(p, weights_only=True)["config"] for p in found if p.exists()),
                   {"blocks": 16, "width": 64, "res_scale": 1.0} if model == "mdsr" else {})
     path = folder / f"{model}_x3.pt"
-    net = build_model(model, (2, 3, 4) if model == "mdsr" else 3, **config)
+    net = build_model(model, MDSR_SCALES if model == "mdsr" else 3, **config)
     save_weights(net, model, config, path, {"note": "random weights, for timing"})
     return path
 

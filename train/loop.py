@@ -18,7 +18,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from vsr import machine
 from vsr.errors import BackendUnavailable, SettingsError
-from vsr.models import TRAINING_FORMS, build_training_model, deploy_form
+from vsr.models import MDSR_SCALES, TRAINING_FORMS, build_training_model, deploy_form
 from vsr.progress import Progress
 from vsr.weights import load_model, read_manifest, save_weights, sha256
 from .data import PatchDataset, load_y_pairs
@@ -89,7 +89,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     scales = MDSR_SCALES if cfg.model == "mdsr" else (cfg.scale,)
     if cfg.model == "mdsr" and cfg.source != "clean":
         raise SettingsError("--model mdsr trains on clean input only; train edsr for compressed input")
-    model = build_training_model(cfg.model, scales if cfg.model == "mdsr" else cfg.scale, **model_config).to(device)
+    model = build_training_model(cfg.model, model_scale(cfg), **model_config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     # The average (as BasicSR keeps one) smooths the last steps' noise; it starts from the first step's weights.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
@@ -201,10 +201,6 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 
-# The scales that one MDSR serves.
-MDSR_SCALES = (2, 3, 4)
-
-
 class EachScaleInTurn(Dataset):
     """Samples of several scales' datasets, each batch of one scale and the scales in turn (MDSR)."""
 
@@ -235,11 +231,20 @@ def log_mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return torch.log(((sr - hr) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
 
 
+# The models sized by blocks and width; the others by their layers' widths (channels).
+RESIDUAL_MODELS = ("edsr", "mdsr")
+
+
 def architecture(cfg: TrainConfig) -> dict:
     """The settings of cfg.model's architecture, as its weights file records them."""
-    if cfg.model in ("edsr", "mdsr"):
+    if cfg.model in RESIDUAL_MODELS:
         return {"blocks": cfg.blocks, "width": cfg.width, "res_scale": cfg.res_scale}
     return {"channels": list(cfg.channels)}
+
+
+def model_scale(cfg: TrainConfig) -> int | tuple[int, ...]:
+    """The scale the model is built for and its file records: cfg.scale, or MDSR's scales."""
+    return MDSR_SCALES if cfg.model == "mdsr" else cfg.scale
 
 
 def choose_device(cfg: TrainConfig, cuda_available: bool) -> str:
@@ -270,7 +275,7 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> dict:
         else:
             model.load_state_dict(start.state_dict())
     except (RuntimeError, ValueError):
-        if cfg.model in ("edsr", "mdsr"):
+        if cfg.model in RESIDUAL_MODELS:
             raise SettingsError(f"--init {path}: is {start.blocks} blocks of {start.width}, not {cfg.blocks} of "
                                 f"{cfg.width}; pass --blocks and --width to match") from None
         widths = [m.out_channels for m in start.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
@@ -298,7 +303,7 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, result: dic
                      "bicubic_psnr": round(e["bicubic"]["psnr"], 3)} for s, e in result.get("scales", {}).items()}
     return {
         "model": cfg.model,
-        "scale": list(MDSR_SCALES) if cfg.model == "mdsr" else cfg.scale,
+        "scale": model_scale(cfg),
         "config": architecture(cfg),
         "data": list(cfg.data),
         "steps": step,

@@ -226,6 +226,11 @@ def upsampler(scale: int, width: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def residual_body(blocks: int, width: int, res_scale: float) -> nn.Sequential:
+    """EDSR's and MDSR's body: `blocks` residual blocks and a convolution (the skip around it is the caller's)."""
+    return nn.Sequential(*(ResBlock(width, 3, res_scale) for _ in range(blocks)), nn.Conv2d(width, width, 3, padding=1))
+
+
 # The paper's two sizes of EDSR: (blocks, width, residual scaling).
 EDSR_BASELINE = {"blocks": 16, "width": 64, "res_scale": 1.0}
 EDSR_FULL = {"blocks": 32, "width": 256, "res_scale": 0.1}
@@ -239,8 +244,7 @@ class EDSR(nn.Module):
     def __init__(self, scale: int, blocks: int = 16, width: int = 64, res_scale: float = 1.0):
         super().__init__()
         self.head = nn.Conv2d(1, width, 3, padding=1)
-        self.body = nn.Sequential(*(ResBlock(width, 3, res_scale) for _ in range(blocks)),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.body = residual_body(blocks, width, res_scale)
         self.up = upsampler(scale, width)
         self.tail = nn.Conv2d(width, 1, 3, padding=1)
         self.scale, self.blocks, self.width = scale, blocks, width
@@ -262,17 +266,20 @@ class EDSR(nn.Module):
                 mine[name].copy_(tensor)
 
 
+# The scales one MDSR serves (as the paper's).
+MDSR_SCALES = (2, 3, 4)
+
+
 class MDSR(nn.Module):
     """MDSR: one body shared by several scales, each with its own head (two residual blocks of
     5x5 convolutions) and upsampler. `at(scale)` is the network of one scale, sharing the weights."""
 
-    def __init__(self, scale: Sequence[int] = (2, 3, 4), blocks: int = 16, width: int = 64, res_scale: float = 1.0):
+    def __init__(self, scale: Sequence[int] = MDSR_SCALES, blocks: int = 16, width: int = 64, res_scale: float = 1.0):
         super().__init__()
         self.scale = tuple(scale)
         self.head = nn.Conv2d(1, width, 3, padding=1)
         self.pre = nn.ModuleDict({str(s): nn.Sequential(ResBlock(width, 5), ResBlock(width, 5)) for s in self.scale})
-        self.body = nn.Sequential(*(ResBlock(width, 3, res_scale) for _ in range(blocks)),
-                                  nn.Conv2d(width, width, 3, padding=1))
+        self.body = residual_body(blocks, width, res_scale)
         self.up = nn.ModuleDict({str(s): upsampler(s, width) for s in self.scale})
         self.tail = nn.Conv2d(width, 1, 3, padding=1)
         self.blocks, self.width = blocks, width

@@ -25,14 +25,15 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
               help="Folder of training images (PNG, JPEG, BMP); repeat for several.")
 @click.option("--val", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of validation images (e.g. Set5), scored every --eval-every steps.")
-@click.option("--out", default=None, help="Run folder for checkpoints, log.csv and best.pt [default: runs/MODEL_xS; for MDSR runs/mdsr].")
+@click.option("--out", default=None,
+              help="Run folder for checkpoints, log.csv and best.pt [default: runs/MODEL_xS; for MDSR runs/mdsr].")
 @click.option("--model", type=click.Choice(["espcn", "plain", "edsr", "mdsr", "srcnn", "vdsr"]), default="espcn",
               show_default=True,
               help="Architecture: ESPCN (tanh, 5x5 head); the plain chain of 3x3 convolutions with ReLU and an "
                    "image-space residual, trained with re-parameterised branches and saved folded; EDSR (residual "
-                   "blocks, --blocks/--width/--res-scale); MDSR (one body for x2, x3 and x4, each with its own head and "
-                   "upsampler, trained on batches of each scale in turn; --scale is ignored); SRCNN (9-5-5) or VDSR (20 layers), which run on the "
-                   "bicubic-upscaled Y.")
+                   "blocks, --blocks/--width/--res-scale); MDSR (one body for x2, x3 and x4, each with its own "
+                   "head and upsampler, trained on batches of each scale in turn; --scale is ignored); SRCNN "
+                   "(9-5-5) or VDSR (20 layers), which run on the bicubic-upscaled Y.")
 @click.option("--channels", default="64,32", show_default=True, callback=_widths,
               help="Hidden widths, comma-separated; the count is the depth (espcn, plain, srcnn, vdsr; "
                    "VDSR's default is 19 of 64).")
@@ -74,8 +75,8 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "and encoded by x264 at CRF 23, 28 and 33; --patch at most 64.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def train_command(scale, data, val, out, model, channels, blocks, width, res_scale, loss, steps, batch, lr_patch, lr, eval_every, seed,
-                  workers, threads, device, bf16, init, ema, clip, source, resume, quiet) -> None:
+def train_command(scale, data, val, out, model, channels, blocks, width, res_scale, loss, steps, batch, lr_patch, lr,
+                  eval_every, seed, workers, threads, device, bf16, init, ema, clip, source, resume, quiet) -> None:
     """Train a network for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
@@ -87,9 +88,10 @@ def train_command(scale, data, val, out, model, channels, blocks, width, res_sca
 
     if model == "vdsr" and click.get_current_context().get_parameter_source("channels") is ParameterSource.DEFAULT:
         channels = (64,) * 19
-    cfg = TrainConfig(scale=scale, model=model, channels=channels, blocks=blocks, width=width, res_scale=res_scale, data=tuple(data), val=val,
-                      out=out or ("runs/mdsr" if model == "mdsr" else f"runs/{model}_x{scale}"), loss=loss, steps=steps, batch=batch, lr_patch=lr_patch,
-                      lr=lr, eval_every=eval_every, seed=seed, workers=workers, threads=threads, device=device,
-                      bf16=bf16, init=init or "", ema=ema, clip=clip, source=source)
+    cfg = TrainConfig(scale=scale, model=model, channels=channels, blocks=blocks, width=width, res_scale=res_scale,
+                      data=tuple(data), val=val, out=out or ("runs/mdsr" if model == "mdsr" else f"runs/{model}_x{scale}"),
+                      loss=loss, steps=steps, batch=batch, lr_patch=lr_patch, lr=lr, eval_every=eval_every, seed=seed,
+                      workers=workers, threads=threads, device=device, bf16=bf16, init=init or "", ema=ema, clip=clip,
+                      source=source)
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))
