@@ -90,6 +90,11 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     if cfg.model == "mdsr" and cfg.source != "clean":
         raise SettingsError("--model mdsr trains on clean input only; train edsr for compressed input")
     model = build_training_model(cfg.model, model_scale(cfg), **model_config).to(device)
+    # EDSR's and MDSR's 64-channel convolutions run faster with channels last: a bf16 step of
+    # EDSR-baseline took 0.74-1.02 s, not 1.12-1.30 s, on one core of an AVX-512 EPYC. The plain
+    # chains and ESPCN (16-64 channels, most of a step outside the convolutions) gained nothing.
+    layout = torch.channels_last if cfg.model in RESIDUAL_MODELS else torch.contiguous_format
+    model = model.to(memory_format=layout)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     # The average (as BasicSR keeps one) smooths the last steps' noise; it starts from the first step's weights.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
@@ -156,7 +161,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     for lr_batch, hr_batch in loader:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
+        lr_batch = lr_batch.to(device, non_blocking=True).contiguous(memory_format=layout)
+        hr_batch = hr_batch.to(device, non_blocking=True)
         with torch.autocast(device, dtype=torch.float16 if amp else torch.bfloat16, enabled=amp or cfg.bf16):
             sr = model(lr_batch) if len(scales) == 1 else model(lr_batch, hr_batch.shape[-1] // lr_batch.shape[-1])
         loss = loss_fn(sr.float(), hr_batch)  # in float32: the last tenths of a dB are small differences

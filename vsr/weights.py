@@ -60,7 +60,8 @@ def sha256(path: Path) -> str:
 def save_weights(model: nn.Module, name: str, config: dict, path: Path, manifest: Optional[dict] = None) -> None:
     """Write weights (and a manifest with their SHA-256) atomically next to each other."""
     path = Path(path)
-    blob = {"model": name, "scale": model.scale, "config": config, "state_dict": model.state_dict()}
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}  # a model trained channels last, too
+    blob = {"model": name, "scale": model.scale, "config": config, "state_dict": tensors}
     tmp = path.with_suffix(".pt.tmp")
     torch.save(blob, tmp)
     os.replace(tmp, path)
