@@ -8,41 +8,22 @@ the engine): it saves two float copies of every frame, which at 4K cost as much 
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 
+from .backend_settings import BackendSettings
 from .errors import BackendUnavailable
 from .gpu_backends import CudaTorch, TensorRt
 from .machine import bf16_kind
 from .models import multiply_adds_per_pixel
+from .speed import engine_ms
 from .weights import Network
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8", "bf16")
-
-
-@dataclass(frozen=True)
-class BackendSettings:
-    """Knobs every backend reads.
-
-    threads = 0 means one per core. precision "auto" runs int8 on an engine where the
-    model's int8 graph for it lost at most 0.1 dB on Set5 when it was made, else float32
-    (the `cpu` backend also measures OpenVINO's bf16 where the CPU has bfloat16 and the
-    model's bf16 record lost at most 0.1 dB, and runs the fastest).
-    `size` (width, height) is the frame size that `cpu` measures its engines at.
-    """
-
-    threads: int = 0
-    precision: str = "auto"
-    size: tuple[int, int] = (640, 360)
-
-
-def _threads(settings: BackendSettings) -> int:
-    return settings.threads or os.cpu_count() or 1
 
 
 def _precision(net: Network, engine: str, settings: BackendSettings) -> str:
@@ -103,7 +84,7 @@ class OnnxRuntimeCpu:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = _threads(self.settings)
+        options.intra_op_num_threads = self.settings.thread_count()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle ORT threads would spin and take the cores the decoder and encoder need.
@@ -171,7 +152,7 @@ class OpenVinoCpu:
             if u8:
                 model = _with_u8_ends(model)
             # No pinning: the decoder and encoder threads share these cores.
-            config = {"INFERENCE_NUM_THREADS": _threads(self.settings), "PERFORMANCE_HINT": "LATENCY",
+            config = {"INFERENCE_NUM_THREADS": self.settings.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                       "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32"}
             request = self.requests[shape, u8] = self.core.compile_model(model, "CPU", config).create_infer_request()
         return request
@@ -217,7 +198,7 @@ class TorchCpu:
         return True, "pytorch is installed"
 
     def load(self) -> None:
-        torch.set_num_threads(_threads(self.settings))
+        torch.set_num_threads(self.settings.thread_count())
 
     @torch.inference_mode()
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -285,8 +266,6 @@ class FastestCpu:
         return candidates, skipped
 
     def load(self) -> None:
-        from .speed import engine_ms
-
         candidates, skipped = self._candidates()
         if len(candidates) == 1:
             self.chosen = candidates[0]
@@ -333,7 +312,7 @@ class OpenCvDnn:
 
         from .onnx_export import onnx_bytes
 
-        cv2.setNumThreads(_threads(self.settings))
+        cv2.setNumThreads(self.settings.thread_count())
         self.dnn = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_bytes(self.net.module), np.uint8))
 
     def run(self, batch: np.ndarray) -> np.ndarray:

@@ -27,10 +27,10 @@ from .backends import refuse_unavailable
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VsrError
 from .gpu_backends import GPU_BACKENDS, runs_on_gpu
 from .images import is_image
-from .media import EncodeSettings
+from .media import SOFTWARE, EncodeSettings
 from .pipeline import UpscaleSettings, upscale_video
 from .progress import Progress
-from .hw_codecs import NVENC, SOFTWARE, choose_encoder
+from .hw_codecs import NVENC, choose_encoder
 from .segments import Segment, join_segments, plan_segments
 
 MANIFEST = "vsr-batch.json"

@@ -9,16 +9,14 @@ except where a result is handed to the host.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
+from .backend_settings import BackendSettings
 from .errors import BackendUnavailable
 from .weights import Network
-
-if TYPE_CHECKING:
-    from .backends import BackendSettings
 
 GPU_BACKENDS = ("cuda", "tensorrt")
 GPU_PRECISIONS = {"auto": "fp16", "fp16": "fp16", "fp32": "fp32"}
@@ -42,7 +40,7 @@ def runs_on_gpu(backend: str, gpu_present: Optional[bool] = None) -> bool:
     return backend == "auto" and (cuda_available()[0] if gpu_present is None else gpu_present)
 
 
-def gpu_precision(settings: "BackendSettings", engine: str) -> str:
+def gpu_precision(settings: BackendSettings, engine: str) -> str:
     """fp16 (auto) or fp32; int8 is a CPU engines' precision here."""
     if settings.precision not in GPU_PRECISIONS:
         raise BackendUnavailable(f"{engine} runs fp16 or fp32, not {settings.precision}; int8 runs on openvino "
@@ -62,7 +60,7 @@ class CudaTorch:
 
     engine = "cuda"
 
-    def __init__(self, net: Network, settings: "BackendSettings"):
+    def __init__(self, net: Network, settings: BackendSettings):
         self.net, self.settings = net, settings
         self.precision = gpu_precision(settings, self.engine)
         self.name = f"cuda {self.precision}"
@@ -123,7 +121,7 @@ class TensorRt:
 
     engine = "tensorrt"
 
-    def __init__(self, net: Network, settings: "BackendSettings"):
+    def __init__(self, net: Network, settings: BackendSettings):
         self.net, self.settings = net, settings
         self.precision = gpu_precision(settings, self.engine)
         self.name = f"tensorrt {self.precision}"

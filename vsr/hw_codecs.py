@@ -12,23 +12,19 @@ import os
 from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import av
 
-if TYPE_CHECKING:
-    from .media import EncodeSettings
+from .errors import InputError
+from .media import SOFTWARE, EncodeSettings, open_input, software_encoder
 
 NVENC = "h264_nvenc"
-SOFTWARE = "libx264"
 
 
 def reopen_for_nvdec(container: av.container.InputContainer, log: Callable[[str], None]) -> av.container.InputContainer:
     """`container` opened again to decode its video with NVDEC; itself where NVDEC cannot open."""
     from av.codec.hwaccel import HWAccel
-
-    from .errors import InputError
-    from .media import open_input  # media imports this module for choose_encoder
 
     try:
         gpu = open_input(container.name, hwaccel=HWAccel(device_type="cuda", allow_software_fallback=True))
@@ -57,7 +53,7 @@ def encoder_opens(codec: str) -> tuple[bool, str]:
     return True, "opens"
 
 
-def choose_encoder(encode: "EncodeSettings", on_gpu: bool, log: Callable[[str], None]) -> "EncodeSettings":
+def choose_encoder(encode: EncodeSettings, on_gpu: bool, log: Callable[[str], None]) -> EncodeSettings:
     """`encode` with codec "auto" made concrete; any other codec is kept as asked."""
     if encode.codec != "auto":
         return encode
@@ -67,4 +63,4 @@ def choose_encoder(encode: "EncodeSettings", on_gpu: bool, log: Callable[[str], 
             log(f"note: encoding with {NVENC} on the GPU")
             return replace(encode, codec=NVENC, preset=None)
         log(f"note: this GPU has no usable NVENC ({why}); encoding with {SOFTWARE} on {os.cpu_count()} cores")
-    return replace(encode, codec=SOFTWARE)
+    return software_encoder(encode)

@@ -10,7 +10,7 @@ import heapq
 import os
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -19,7 +19,6 @@ import av
 import numpy as np
 
 from .errors import InputError, OutputError
-from .hw_codecs import choose_encoder
 from .side_streams import SideStreams, close_quietly, demux, give_labels, header_opens, labels_of
 
 # Planar YCbCr layouts handled without conversion; anything else is converted to yuv420p.
@@ -393,6 +392,14 @@ class EncodeSettings:
     threads: int = 0  # encoder threads; 0 lets the encoder choose
 
 
+SOFTWARE = "libx264"  # the encoder of codec "auto" where no GPU encoder is taken (vsr.hw_codecs)
+
+
+def software_encoder(encode: EncodeSettings) -> EncodeSettings:
+    """`encode` with codec "auto" made libx264; any other codec is kept as asked."""
+    return replace(encode, codec=SOFTWARE) if encode.codec == "auto" else encode
+
+
 def output_pix_fmt(codec: av.codec.Codec, info: VideoInfo, asked: Optional[str], log: Log) -> str:
     """The pixel format to encode in: asked for, else the input's, else the nearest 8-bit one."""
     supported = {f.name for f in (codec.video_formats or [])}
@@ -466,7 +473,7 @@ class VideoWriter:
             self.container = av.open(str(self.tmp), mode="w")
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"{self.out}: cannot write this container ({_reason(exc)}); use .mp4, .mkv, .mov or .avi") from exc
-        settings = choose_encoder(settings, False, log)  # the pipeline has chosen already where a GPU runs
+        settings = software_encoder(settings)  # the pipeline has chosen already where a GPU runs
         try:
             codec = av.codec.Codec(settings.codec, "w")
         except av.codec.codec.UnknownCodecError as exc:

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from . import machine
+from .backend_settings import BackendSettings
 from .weights import Network, sha256
 
 
@@ -48,13 +49,11 @@ def _read_cache() -> dict:
         return {}
 
 
-def engine_ms(backend, net: Network, settings) -> float:
+def engine_ms(backend, net: Network, settings: BackendSettings) -> float:
     """Milliseconds per frame of `backend` (constructed, loaded here if it must be measured)
     for `net` at settings.size, from the cache where this machine measured it before."""
-    from .backends import _threads
-
     key = json.dumps({**_this_machine(), "engine": backend.name, "weights": sha256(net.path),
-                      "threads": _threads(settings), "size": list(settings.size)}, sort_keys=True)
+                      "threads": settings.thread_count(), "size": list(settings.size)}, sort_keys=True)
     path, cache = cache_file(), _read_cache()
     if key not in cache:
         backend.load()
