@@ -8,18 +8,24 @@ PACKAGE = Path(vsr.__file__).parent
 
 
 def _imports() -> dict[str, set[str]]:
-    """Module -> the vsr modules it imports, at the top, in functions or for type checking alike."""
-    found = {}
+    """Module -> the vsr modules it imports, relatively or by name, at the top, in functions or for
+    type checking alike."""
+    paths = {}
     for path in PACKAGE.rglob("*.py"):
         parts = ("vsr", *path.relative_to(PACKAGE).with_suffix("").parts)
-        package = parts[:-1]  # what a relative import of one level names
-        name = ".".join(package if path.name == "__init__.py" else parts)
+        paths[".".join(parts[:-1] if path.name == "__init__.py" else parts)] = (path, parts[:-1])
+    found = {}
+    for name, (path, package) in paths.items():
         deps = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = ".".join(package[: len(package) - node.level + 1])
-                deps |= {f"{base}.{node.module}"} if node.module else {f"{base}.{a.name}" for a in node.names}
-        found[name] = deps
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+                module = ".".join(filter(None, (base, node.module)))
+                # `from X import Y` imports the module X.Y where there is one, else X
+                deps |= {f"{module}.{a.name}" if f"{module}.{a.name}" in paths else module for a in node.names}
+        found[name] = {d for d in deps if d in paths and d != name}
     return found
 
 
