@@ -24,11 +24,11 @@ from vsr.upscaler import ModelSettings
 
 pytest.importorskip("ray", reason='vsr batch runs on Ray: pip install "vsr[batch]"')
 
-# One engine named: `cpu` measures its engines per thread count, a segment runs on one thread
-# and a single run on every core, and on a loaded machine another engine (whose int8 output
-# differs) may win at one count than at the other.
-LOSSLESS = ("--scale", 2, "--model", "fast", "--backend", "openvino", "--crf", 0, "--preset", "ultrafast")
+LOSSLESS = ("--scale", 2, "--model", "fast", "--crf", 0, "--preset", "ultrafast")
 BATCH = ("--segment-seconds", 1, *LOSSLESS)
+# `cpu` measures its engines per thread count, and a segment runs on one thread: a single run
+# on one thread takes the engine the segments take (whose int8 output differs from another's).
+SINGLE = (*LOSSLESS, "--threads", 1)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def long_clip(data, tmp_path_factory) -> Path:
 def single(long_clip, tmp_path_factory) -> Path:
     """The same clip through one `vsr upscale`: the reference."""
     out = tmp_path_factory.mktemp("single") / "long.mp4"
-    done = run_vsr("upscale", long_clip, out, *LOSSLESS, "--quiet")
+    done = run_vsr("upscale", long_clip, out, *SINGLE, "--quiet")
     assert done.returncode == 0, done.stderr
     return out
 
@@ -69,7 +69,7 @@ def test_a_long_clip_in_segments_gives_what_one_upscale_gives(long_clip, single,
 def test_an_mpeg_ts_in_segments_gives_what_one_upscale_gives(data, tmp_path):
     """MPEG-TS: no index, timestamps of its own; the segments still join frame for frame."""
     clip = looped(data / "video" / "imageio_realshort.mp4", tmp_path / "long.ts", 3)
-    done = run_vsr("upscale", clip, tmp_path / "single.ts", *LOSSLESS, "--quiet")
+    done = run_vsr("upscale", clip, tmp_path / "single.ts", *SINGLE, "--quiet")
     assert done.returncode == 0, done.stderr
     batched = run_vsr("batch", clip, "--out", tmp_path / "out", "--workers", 2, *BATCH)
     assert batched.returncode == 0, batched.stderr
@@ -311,3 +311,74 @@ def test_without_ray_it_says_how_to_install_it(data, tmp_path):
     done = run_vsr("batch", data / "video" / "imageio_realshort.mp4", "--out", tmp_path / "out", env=env)
     assert done.returncode == 2
     assert done.stderr.strip() == 'vsr: error: vsr batch runs on Ray, which is not installed: pip install "vsr[batch]"'
+
+
+def cpu_cluster():
+    """A fake Ray cluster of CPU workers: tasks run at once, here; the first segment's task
+    raises Submitted with the settings it was given."""
+    class Task:
+        def __init__(self, fn):
+            self.fn = fn
+
+        def options(self, **options):
+            return self
+
+        def remote(self, *args):
+            if self.fn is batch.upscale_segment:
+                raise Submitted(args[2])
+            return self.fn(*args)
+
+    class Cluster:
+        def cluster_resources(self):
+            return {"CPU": 2.0}
+
+        def remote(self, fn=None, **options):
+            return Task(fn) if fn else Task
+
+        def get(self, refs):
+            return refs
+
+        def shutdown(self):
+            pass
+
+    return Cluster
+
+
+def _first_segment(clip: Path, out: Path, monkeypatch, said: list[str]) -> ModelSettings:
+    """The network settings `vsr batch --scale 2 --model fast` gives clip's first segment."""
+    monkeypatch.setattr(batch, "_ray", cpu_cluster())
+    monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(scale=2, model="fast")))
+    with pytest.raises(Submitted) as submitted:
+        batch.run_batch([str(clip)], out, settings, progress=False, log=said.append)
+    return submitted.value.args[0].network
+
+
+def test_every_segment_runs_the_engine_cpu_chose_once_for_its_input(data, tmp_path, monkeypatch):
+    """`cpu` measures its engines; segments measuring for themselves could choose apart (on a
+    loaded machine, on other machines), and int8 engines' outputs differ at the seams. One task
+    chooses per input, and the segments are given its choice by name, recorded for a rerun."""
+    clip, said = data / "video" / "imageio_realshort.mp4", []
+    network = _first_segment(clip, tmp_path / "out", monkeypatch, said)
+    assert network.backend in ("openvino", "onnxruntime", "torch") and network.precision in ("fp32", "int8", "bf16")
+    name = network.backend + ("" if network.precision == "fp32" else f" {network.precision}")
+    assert any(line.startswith(f"backend: cpu ({name}) (") and "measured" in line for line in said), said
+    manifest = json.loads((tmp_path / "out" / "vsr-batch.json").read_text())
+    assert manifest[str(clip.resolve())]["network"] == {"model": "fast", "backend": network.backend,
+                                                        "precision": network.precision}
+
+
+def test_a_rerun_gives_the_segments_left_the_engine_its_first_run_chose(data, tmp_path, monkeypatch):
+    clip = data / "video" / "imageio_realshort.mp4"
+    _first_segment(clip, tmp_path / "out", monkeypatch, [])
+    path = tmp_path / "out" / "vsr-batch.json"
+    manifest = json.loads(path.read_text())
+    manifest[str(clip.resolve())]["network"] = {"model": "fast", "backend": "onnxruntime", "precision": "fp32"}
+    path.write_text(json.dumps(manifest))
+
+    def chosen_again(src, settings):
+        pytest.fail("chosen again")
+
+    monkeypatch.setattr(batch, "choose_segment_network", chosen_again)
+    network = _first_segment(clip, tmp_path / "out", monkeypatch, [])
+    assert (network.model, network.backend, network.precision) == ("fast", "onnxruntime", "fp32")

@@ -393,6 +393,13 @@ def refuse_unavailable(requested: str) -> None:
     first_runnable(requested)
 
 
+def pinned(backend) -> tuple[str, str]:
+    """The --backend and --precision that load a loaded backend's engine again without
+    choosing: `cpu`'s measured choice, named."""
+    engine = getattr(backend, "chosen", None) or backend
+    return next(name for name, classes in BACKENDS.items() if classes == [type(engine)]), engine.precision
+
+
 def choose_backend(requested: str, net: Network, settings: BackendSettings,
                    log: Optional[Callable[[str], None]] = None):
     """Construct and load the backend asked for; `auto` tries them best first and says why."""

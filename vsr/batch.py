@@ -23,15 +23,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .backends import refuse_unavailable
+from .backends import pinned, refuse_unavailable
 from .errors import BackendUnavailable, InputError, OutputError, SettingsError, VsrError
 from .gpu_backends import GPU_BACKENDS, runs_on_gpu
 from .images import is_image
-from .media import SOFTWARE, EncodeSettings
-from .pipeline import UpscaleSettings, upscale_video
+from .media import SOFTWARE, EncodeSettings, open_input, video_info
+from .pipeline import UpscaleSettings, choose_network, upscale_video
 from .progress import Progress
 from .hw_codecs import NVENC, choose_encoder
 from .segments import Segment, join_segments, plan_segments
+from .upscaler import Upscaler
 
 MANIFEST = "vsr-batch.json"
 WORK = ".vsr-batch"  # segment files, inside the output folder
@@ -129,7 +130,11 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     for message in said:
         log(message)
     per_task = _per_task(replace(settings.upscale, encode=encode), on_gpu)
-    results, pending, plans, left, total = {}, {}, {}, {}, 0
+    # On the CPU, `cpu`'s engine and --target-fps's model are chosen by measuring: once per input.
+    choose = not on_gpu and (per_task.network.backend in ("auto", "cpu") or bool(per_task.target_fps))
+    chooser = ray.remote(choose_segment_network).options(**resources)
+    results, pending, plans, left, total, entries, todo = {}, {}, {}, {}, 0, {}, {}
+    told: dict[Path, set] = {}
     for src in sources:
         result = results[src] = InputResult(str(src), str(out / src.name))
         try:
@@ -150,20 +155,36 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
             result.error = f"{out / src.name} exists and this folder's manifest did not write it; remove it or choose another --out"
             log(f"warning: {result.error}; {src.name} passed over")
             continue
-        plans[src], left[src] = segments, set()
+        plans[src], left[src], entries[src], todo[src] = segments, set(), entry, []
         _part(out, src, segments[0]).parent.mkdir(parents=True, exist_ok=True)
         result.segments = len(segments)
         total += info.frames or 0
         for segment in segments:
-            part = _part(out, src, segment)
-            if str(segment.index) in entry["segments"] and part.exists():
+            if str(segment.index) in entry["segments"] and _part(out, src, segment).exists():
                 result.reused += 1
                 result.frames += entry["segments"][str(segment.index)]
+            else:
+                todo[src].append(segment)
+    # Every task choosing at once (an earlier run's choice stands for the segments it left).
+    choosing = {src: chooser.remote(str(src), per_task) for src, missing in todo.items()
+                if choose and missing and "network" not in entries[src]}
+    for src, missing in todo.items():
+        run_with = per_task
+        if src in choosing:
+            try:
+                chosen, said = ray.get(choosing[src])
+            except ray.exceptions.RayError as exc:  # this input fails, the rest go on
+                results[src].error = str(_cause(ray, exc))
+                log(f"warning: {results[src].error}; {src.name} passed over")
                 continue
-            pending[task.remote(str(src), str(part), per_task, segment.start, segment.end)] = (src, segment)
+            _tell(said, told.setdefault(src, set()), log)
+            manifest.network_chosen(src, chosen)
+        if choose:
+            run_with = replace(per_task, target_fps=None, network=replace(per_task.network, **entries[src]["network"]))
+        for segment in missing:
+            pending[task.remote(str(src), str(_part(out, src, segment)), run_with, segment.start, segment.end)] = (src, segment)
             left[src].add(segment.index)
     bar = Progress(total or None, "frames", enabled=progress)
-    told: dict[Path, set] = {}
     done_frames = sum(r.frames for r in results.values())
     started = time.perf_counter()
     for src in [s for s, missing in left.items() if not missing]:  # every segment made in an earlier run
@@ -179,17 +200,12 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
         try:
             frames, said = ray.get(ready[0])
         except ray.exceptions.RayError as exc:  # this input fails, the rest go on
-            cause = getattr(exc, "cause", None) or exc  # a task's own error, or why its worker died
-            if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(cause, VsrError):
-                raise  # a bug in the task: its traceback, not a line
+            cause = _cause(ray, exc)
             if not result.error:
                 log(f"warning: {cause}; {src.name} passed over")
             result.error = str(cause)
             continue
-        for message in said:
-            if message not in told.setdefault(src, set()):  # each segment says the same notes: once is enough
-                told[src].add(message)
-                log(message)
+        _tell(said, told.setdefault(src, set()), log)
         manifest.segment_done(src, segment.index, frames)
         result.frames += frames
         done_frames += frames
@@ -211,6 +227,40 @@ def upscale_segment(src: str, part: str, settings: UpscaleSettings, start: Optio
     said: list[str] = []
     summary = upscale_video(Path(src), Path(part), settings, progress=False, log=said.append, span=(start, end))
     return summary.frames, said
+
+
+def choose_segment_network(src: str, settings: UpscaleSettings) -> tuple[dict, list[str]]:
+    """A Ray task: the model, engine and precision every segment of `src` runs, chosen here
+    once as a segment would choose them (measured at its thread count), and what was said.
+    Segments that chose for themselves could choose apart (on a loaded machine, on other
+    machines), and where int8 engines differ, the seams would show."""
+    said: list[str] = []
+    with open_input(Path(src)) as container:
+        info = video_info(container, Path(src))
+    network, _ = choose_network(Path(src), info, settings, said.append)
+    upscaler = Upscaler(network, said.append, (info.width, info.height))
+    try:
+        backend, precision = pinned(upscaler.backend)
+    finally:
+        upscaler.close()
+    return {"model": network.model, "backend": backend, "precision": precision}, said
+
+
+def _cause(ray, exc: Exception) -> Exception:
+    """Why a task failed: its own error, or why its worker died; a bug in the task is raised
+    again (its traceback, not a line)."""
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(cause, VsrError):
+        raise exc
+    return cause
+
+
+def _tell(said: list[str], told: set, log: Callable[[str], None]) -> None:
+    """Pass on what a task said, each line once per input: every segment says the same notes."""
+    for message in said:
+        if message not in told:
+            told.add(message)
+            log(message)
 
 
 def choose_segment_encoder(encode: EncodeSettings, on_gpu: bool) -> tuple[EncodeSettings, list[str]]:
@@ -313,6 +363,10 @@ class Manifest:
             self.data[key] = {"made_from": made_from, "segments": {}, "joined": False}
             self._save()
         return self.data[key]
+
+    def network_chosen(self, src: Path, network: dict) -> None:
+        self.data[str(src.resolve())]["network"] = network
+        self._save()
 
     def segment_done(self, src: Path, index: int, frames: int) -> None:
         self.data[str(src.resolve())]["segments"][str(index)] = frames

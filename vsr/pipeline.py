@@ -24,8 +24,8 @@ from .errors import InputError, OutputError, SettingsError
 from .gpu_backends import runs_on_gpu
 from .hw_codecs import choose_encoder, reopen_for_nvdec
 from .images import image_files, is_image, read_rgb, write_rgb
-from .media import (Damage, EncodeSettings, VideoWriter, bit_depth, check_complete, check_output, decode_frames,
-                    open_input, plane, refuse_folder, video_info)
+from .media import (Damage, EncodeSettings, VideoInfo, VideoWriter, bit_depth, check_complete, check_output,
+                    decode_frames, open_input, plane, refuse_folder, video_info)
 from .progress import Progress
 from .source import SourceChoice, judge_video, resolve
 from .target_fps import model_for_fps
@@ -164,11 +164,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         encode = choose_encoder(settings.encode, on_gpu, log)
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
-            source = resolve(settings.network.source, settings.network.model,
-                             lambda: judge_video(src, settings.network.scale, info.index))
-            network = replace(settings.network, source=source.kind)
-            if settings.target_fps:
-                network = model_for_fps(network, size, settings.target_fps, NETWORK_SHARE, log)
+            network, source = choose_network(src, info, settings, log)
             upscaler = Upscaler(network, log, size)
             log(source.line())
             try:
@@ -189,6 +185,18 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
                        (width, height), upscaler.net.name, upscaler.backend.name, stages, damage, source)
     finally:
         container.close()
+
+
+def choose_network(src: Path, info: VideoInfo, settings: UpscaleSettings,
+                   log: Callable[[str], None]) -> tuple[ModelSettings, SourceChoice]:
+    """The network for this input: the kind of model its source takes (judged from the file
+    for --source auto) and, with --target-fps, the model that holds the rate (measured)."""
+    source = resolve(settings.network.source, settings.network.model,
+                     lambda: judge_video(src, settings.network.scale, info.index))
+    network = replace(settings.network, source=source.kind)
+    if settings.target_fps:
+        network = model_for_fps(network, (info.width, info.height), settings.target_fps, NETWORK_SHARE, log)
+    return network, source
 
 
 def _decoded(container: av.container.InputContainer, info, src: Path, damage: Damage, strict: bool,
