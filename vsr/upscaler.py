@@ -66,13 +66,14 @@ class Upscaler:
     """Loads the network `settings` name and runs it on the chosen backend.
 
     `size` (width, height), where known, is the frame size the input will have: `cpu`
-    measures its engines at it, and the backend is warmed up at it, so that compiling for
-    it is not counted as the first frame's time. Holds no per-frame state, so one Upscaler
-    may serve frames of any size.
+    measures its engines at it, and the backend is warmed up at it (with Y of `bits`, in and
+    out, as upscale_y will be given: 8-bit to 8-bit and deeper Y run different graphs), so
+    that compiling for it is not counted as the first frame's time. Holds no per-frame
+    state, so one Upscaler may serve frames of any size.
     """
 
     def __init__(self, settings: ModelSettings = ModelSettings(), log: Optional[Callable[[str], None]] = None,
-                 size: Optional[tuple[int, int]] = None):
+                 size: Optional[tuple[int, int]] = None, bits: tuple[int, int] = (8, 8)):
         self.scale = settings.scale
         self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
         self.radius = receptive_radius(self.net.module)
@@ -86,7 +87,8 @@ class Upscaler:
         # 8-bit to 8-bit through the engine's own uint8 ends where it has them (an average of eight outputs needs floats).
         self.run_u8 = None if self.ensemble else getattr(self.backend, "run_u8", None)
         if size:  # every piece's shape compiled now, not on the first frames
-            self.upscale_y(np.zeros((size[1], size[0]), np.uint8))
+            self.upscale_y(np.zeros((size[1], size[0]), np.uint8 if bits[0] <= 8 else np.uint16),
+                           bits=bits[0], out_bits=bits[1])
 
     def _largest_piece(self, size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) of the largest piece of a frame of `size`, with its margins."""
