@@ -231,6 +231,25 @@ class Submitted(Exception):
     """Raised by the fake cluster when the first segment is submitted: its settings are the args."""
 
 
+class FakeCluster:
+    """What the fake Ray clusters share: `task` is their task class, whose remote runs at once."""
+
+    task: type
+    resources: dict
+
+    def cluster_resources(self):
+        return self.resources
+
+    def remote(self, fn=None, **options):
+        return self.task(fn) if fn else self.task
+
+    def get(self, refs):
+        return refs
+
+    def shutdown(self):
+        pass
+
+
 def gpu_cluster(nvenc_on: dict[str, bool]):
     """A fake Ray cluster of GPU nodes (node ID -> whether it has NVENC) whose driver has no GPU.
     Tasks run at once, on the node their scheduling strategy names; the first segment's task
@@ -255,21 +274,11 @@ def gpu_cluster(nvenc_on: dict[str, bool]):
             finally:
                 where.pop()
 
-    class Cluster:
-        def cluster_resources(self):
-            return {"CPU": 8.0, "GPU": float(len(nvenc_on))}
+    class Cluster(FakeCluster):
+        task, resources = Task, {"CPU": 8.0, "GPU": float(len(nvenc_on))}
 
         def nodes(self):
             return [{"NodeID": node, "Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0}} for node in nvenc_on]
-
-        def remote(self, fn=None, **options):
-            return Task(fn) if fn else Task
-
-        def get(self, refs):
-            return refs
-
-        def shutdown(self):
-            pass
 
     def encoder_opens(codec):
         return (True, "") if where and nvenc_on[where[-1]] else (False, "no NVENC here")
@@ -328,18 +337,8 @@ def cpu_cluster():
                 raise Submitted(args[2])
             return self.fn(*args)
 
-    class Cluster:
-        def cluster_resources(self):
-            return {"CPU": 2.0}
-
-        def remote(self, fn=None, **options):
-            return Task(fn) if fn else Task
-
-        def get(self, refs):
-            return refs
-
-        def shutdown(self):
-            pass
+    class Cluster(FakeCluster):
+        task, resources = Task, {"CPU": 2.0}
 
     return Cluster
 
