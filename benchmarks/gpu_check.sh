@@ -23,7 +23,14 @@ if [ "${1:-}" = "--prepare" ]; then
   cp -r "$shared/val/Set5" .gpu-data/val/
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl "$PYAV"
-  echo "prepared .gpu-data and .whl; on the GPU machine (carrying both): benchmarks/gpu_check.sh .gpu-data \"\$OUT\""
+  # What travels to the GPU machine (the files git tracks or would, and the carried two) may come to 64 MiB.
+  bytes=$( (git ls-files -z -co --exclude-standard; find .whl .gpu-data -type f -print0) | du -cb --files0-from=- | tail -1 | cut -f1)
+  if [ "$bytes" -gt $((64 << 20)) ]; then
+    echo "gpu_check: $((bytes >> 20)) MiB would travel, over the device's 64 MiB; the largest:" >&2
+    (git ls-files -z -co --exclude-standard; find .whl .gpu-data -type f -print0) | du -b --files0-from=- | sort -rn | head -5 >&2
+    exit 2
+  fi
+  echo "prepared .gpu-data and .whl ($((bytes >> 20)) MiB travel); on the GPU machine (carrying both): benchmarks/gpu_check.sh .gpu-data \"\$OUT\""
   exit 0
 fi
 
