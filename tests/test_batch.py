@@ -363,8 +363,7 @@ def test_every_segment_runs_the_engine_cpu_chose_once_for_its_input(data, tmp_pa
     name = network.backend + ("" if network.precision == "fp32" else f" {network.precision}")
     assert any(line.startswith(f"backend: cpu ({name}) (") and "measured" in line for line in said), said
     manifest = json.loads((tmp_path / "out" / "vsr-batch.json").read_text())
-    assert manifest[str(clip.resolve())]["network"] == {"model": "fast", "backend": network.backend,
-                                                        "precision": network.precision}
+    assert manifest[str(clip.resolve())]["network"] == {"backend": network.backend, "precision": network.precision}
 
 
 def test_a_rerun_gives_the_segments_left_the_engine_its_first_run_chose(data, tmp_path, monkeypatch):
@@ -372,7 +371,7 @@ def test_a_rerun_gives_the_segments_left_the_engine_its_first_run_chose(data, tm
     _first_segment(clip, tmp_path / "out", monkeypatch, [])
     path = tmp_path / "out" / "vsr-batch.json"
     manifest = json.loads(path.read_text())
-    manifest[str(clip.resolve())]["network"] = {"model": "fast", "backend": "onnxruntime", "precision": "fp32"}
+    manifest[str(clip.resolve())]["network"] = {"backend": "onnxruntime", "precision": "fp32"}
     path.write_text(json.dumps(manifest))
 
     def chosen_again(src, settings):
@@ -380,4 +379,4 @@ def test_a_rerun_gives_the_segments_left_the_engine_its_first_run_chose(data, tm
 
     monkeypatch.setattr(batch, "choose_segment_network", chosen_again)
     network = _first_segment(clip, tmp_path / "out", monkeypatch, [])
-    assert (network.model, network.backend, network.precision) == ("fast", "onnxruntime", "fp32")
+    assert (network.backend, network.precision) == ("onnxruntime", "fp32")

@@ -130,8 +130,8 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     for message in said:
         log(message)
     per_task = _per_task(replace(settings.upscale, encode=encode), on_gpu)
-    # On the CPU, `cpu`'s engine and --target-fps's model are chosen by measuring: once per input.
-    choose = not on_gpu and (per_task.network.backend in ("auto", "cpu") or bool(per_task.target_fps))
+    # On the CPU, `cpu` chooses its engine by measuring: once per input, for all its segments.
+    choose = not on_gpu and per_task.network.backend in ("auto", "cpu")
     chooser = ray.remote(choose_segment_network).options(**resources)
     results, pending, plans, left, total, entries, todo = {}, {}, {}, {}, 0, {}, {}
     told: dict[Path, set] = {}
@@ -180,7 +180,7 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
             _tell(said, told.setdefault(src, set()), log)
             manifest.network_chosen(src, chosen)
         if choose:
-            run_with = replace(per_task, target_fps=None, network=replace(per_task.network, **entries[src]["network"]))
+            run_with = replace(per_task, network=replace(per_task.network, **entries[src]["network"]))
         for segment in missing:
             pending[task.remote(str(src), str(_part(out, src, segment)), run_with, segment.start, segment.end)] = (src, segment)
             left[src].add(segment.index)
@@ -230,8 +230,8 @@ def upscale_segment(src: str, part: str, settings: UpscaleSettings, start: Optio
 
 
 def choose_segment_network(src: str, settings: UpscaleSettings) -> tuple[dict, list[str]]:
-    """A Ray task: the model, engine and precision every segment of `src` runs, chosen here
-    once as a segment would choose them (measured at its thread count), and what was said.
+    """A Ray task: the engine and precision of `cpu` that every segment of `src` runs, chosen
+    here once as a segment would choose them (measured at its thread count), and what was said.
     Segments that chose for themselves could choose apart (on a loaded machine, on other
     machines), and where int8 engines differ, the seams would show."""
     said: list[str] = []
@@ -243,7 +243,7 @@ def choose_segment_network(src: str, settings: UpscaleSettings) -> tuple[dict, l
         backend, precision = pinned(upscaler.backend)
     finally:
         upscaler.close()
-    return {"model": network.model, "backend": backend, "precision": precision}, said
+    return {"backend": backend, "precision": precision}, said
 
 
 def _cause(ray, exc: Exception) -> Exception:
