@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
-from .media import temporary_path
+from .outputs import temporary_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 

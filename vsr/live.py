@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
-from .media import check_output, temporary_path
+from .outputs import check_output, temporary_path
 from .source import SourceChoice, judge_camera, judge_video, resolve
 from .target_fps import model_for_fps
 from .upscaler import ModelSettings, Upscaler

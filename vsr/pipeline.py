@@ -24,8 +24,9 @@ from .errors import InputError, OutputError, SettingsError
 from .gpu_backends import runs_on_gpu
 from .hw_codecs import choose_encoder, reopen_for_nvdec
 from .images import image_files, is_image, read_rgb, write_rgb
-from .media import (Damage, EncodeSettings, VideoInfo, VideoWriter, bit_depth, check_complete, check_output,
-                    decode_frames, open_input, plane, refuse_folder, video_info)
+from .media import (Damage, EncodeSettings, VideoInfo, VideoWriter, bit_depth, check_complete, decode_frames,
+                    open_input, plane, video_info)
+from .outputs import check_output, refuse_folder
 from .progress import Progress
 from .source import SourceChoice, judge_video, resolve
 from .target_fps import model_for_fps

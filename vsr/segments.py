@@ -15,7 +15,8 @@ from typing import Callable, Optional
 import av
 
 from .errors import InputError, OutputError
-from .media import VideoInfo, open_input, temporary_path, video_info
+from .media import VideoInfo, open_input, video_info
+from .outputs import temporary_path
 from .side_streams import SideStreams, close_quietly, give_labels
 
 
