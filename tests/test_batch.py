@@ -18,7 +18,7 @@ import pytest
 from clips import looped, luma_frames, run_vsr, stream_summary, video_pts_seconds
 from vsr import batch
 from vsr.batch import BatchSettings
-from vsr.errors import BackendUnavailable
+from vsr.errors import BackendUnavailable, InputError, VsrError
 from vsr.pipeline import UpscaleSettings
 from vsr.upscaler import ModelSettings
 
@@ -232,7 +232,16 @@ class Submitted(Exception):
 
 
 class FakeCluster:
-    """What the fake Ray clusters share: `task` is their task class, whose remote runs at once."""
+    """What the fake Ray clusters share: `task` is their task class, whose remote runs at once
+    (and returns, where the task failed, what Ray would raise from get)."""
+
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            def __init__(self, cause):
+                self.cause = cause
 
     task: type
     resources: dict
@@ -244,6 +253,8 @@ class FakeCluster:
         return self.task(fn) if fn else self.task
 
     def get(self, refs):
+        if isinstance(refs, FakeCluster.exceptions.RayError):
+            raise refs
         return refs
 
     def shutdown(self):
@@ -335,7 +346,10 @@ def cpu_cluster():
         def remote(self, *args):
             if self.fn is batch.upscale_segment:
                 raise Submitted(args[2])
-            return self.fn(*args)
+            try:
+                return self.fn(*args)
+            except VsrError as exc:
+                return FakeCluster.exceptions.RayTaskError(exc)
 
     class Cluster(FakeCluster):
         task, resources = Task, {"CPU": 2.0}
@@ -380,3 +394,17 @@ def test_a_rerun_gives_the_segments_left_the_engine_its_first_run_chose(data, tm
     monkeypatch.setattr(batch, "choose_segment_network", chosen_again)
     network = _first_segment(clip, tmp_path / "out", monkeypatch, [])
     assert (network.backend, network.precision) == ("onnxruntime", "fp32")
+
+
+def test_an_input_whose_engine_cannot_be_chosen_is_named_once_and_passed_over(data, tmp_path, monkeypatch):
+    def cannot_measure(src, settings):
+        raise InputError(f"{src}: cannot be measured")
+
+    monkeypatch.setattr(batch, "_ray", cpu_cluster())
+    monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
+    monkeypatch.setattr(batch, "choose_segment_network", cannot_measure)
+    clip, said = data / "video" / "imageio_realshort.mp4", []
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(scale=2, model="fast")))
+    [result] = batch.run_batch([str(clip)], tmp_path / "out", settings, progress=False, log=said.append)
+    assert result.error == f"{clip}: cannot be measured"
+    assert [line for line in said if line.startswith("warning")] == [f"warning: {clip}: cannot be measured; {clip.name} passed over"]

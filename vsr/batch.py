@@ -169,6 +169,8 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
     choosing = {src: chooser.remote(str(src), per_task) for src, missing in todo.items()
                 if choose and missing and "network" not in entries[src]}
     for src, missing in todo.items():
+        if not missing:  # joined below
+            continue
         run_with = per_task
         if src in choosing:
             try:
@@ -176,6 +178,7 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
             except ray.exceptions.RayError as exc:  # this input fails, the rest go on
                 results[src].error = str(_cause(ray, exc))
                 log(f"warning: {results[src].error}; {src.name} passed over")
+                del left[src]  # nothing of it to join
                 continue
             _tell(said, told.setdefault(src, set()), log)
             manifest.network_chosen(src, chosen)
