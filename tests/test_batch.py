@@ -408,3 +408,16 @@ def test_an_input_whose_engine_cannot_be_chosen_is_named_once_and_passed_over(da
     [result] = batch.run_batch([str(clip)], tmp_path / "out", settings, progress=False, log=said.append)
     assert result.error == f"{clip}: cannot be measured"
     assert [line for line in said if line.startswith("warning")] == [f"warning: {clip}: cannot be measured; {clip.name} passed over"]
+
+
+def test_choosing_an_inputs_engine_runs_no_frame_through_it(data, monkeypatch):
+    """The chooser wants the engine only; the segments warm their own up."""
+    from vsr.upscaler import Upscaler
+
+    def ran(self, y, **kwargs):
+        pytest.fail("a frame went through the chooser's engine")
+
+    monkeypatch.setattr(Upscaler, "upscale_y", ran)
+    settings = UpscaleSettings(network=ModelSettings(scale=2, model="fast", backend="onnxruntime"))
+    chosen, _ = batch.choose_segment_network(str(data / "video" / "imageio_realshort.mp4"), settings)
+    assert chosen == {"backend": "onnxruntime", "precision": "fp32"}

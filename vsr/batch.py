@@ -241,7 +241,7 @@ def choose_segment_network(src: str, settings: UpscaleSettings) -> tuple[dict, l
     with open_input(Path(src)) as container:
         info = video_info(container, Path(src))
     network, _ = choose_network(Path(src), info, settings, said.append)
-    upscaler = Upscaler(network, said.append, (info.width, info.height))
+    upscaler = Upscaler(network, said.append, (info.width, info.height), warm=False)  # the choice, not a frame
     try:
         backend, precision = pinned(upscaler.backend)
     finally:

@@ -166,12 +166,13 @@ def upscale_video(src: Path, out: Path, settings: UpscaleSettings, progress: boo
         with VideoWriter(out, src, info, settings.network.scale, encode, log, side_streams=span is None) as writer:
             size = (info.width, info.height)
             network, source = choose_network(src, info, settings, log)
-            upscaler = Upscaler(network, log, size, (bit_depth(info.pix_fmt), bit_depth(writer.pix_fmt)))
+            bits = (bit_depth(info.pix_fmt), bit_depth(writer.pix_fmt))
+            upscaler = Upscaler(network, log, size, bits)
             log(source.line())
             try:
                 width, height = writer.video.width, writer.video.height
                 stages = [Stage("decode"), Stage("upscale"), Stage("chroma"), Stage("encode")]
-                middle = _middle_stage(upscaler, info, writer.pix_fmt, (width, height), stages)
+                middle = _middle_stage(upscaler, info, writer.pix_fmt, bits, (width, height), stages)
                 started = time.perf_counter()
                 count, video_end = _run_stages(chain([first], frames), middle, info, writer, stages, settings.queue_size,
                                                Progress(info.frames or None, "frames", enabled=progress))
@@ -213,7 +214,7 @@ def _decoded(container: av.container.InputContainer, info, src: Path, damage: Da
     return frames
 
 
-def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
+def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, bits: tuple[int, int], size: tuple[int, int],
                   stages: list[Stage]) -> Callable[[Iterable[av.VideoFrame]], Iterator[av.VideoFrame]]:
     """Decoded frames -> upscaled frames: on the GPU's streams where the backend runs on a GPU
     (Y and chroma there; its time is counted as upscale), else frame by frame on the CPU."""
@@ -229,7 +230,6 @@ def _middle_stage(upscaler: Upscaler, info, pix_fmt: str, size: tuple[int, int],
                 yield frame
 
         return through_device
-    bits = (bit_depth(info.pix_fmt), bit_depth(pix_fmt))
     return lambda frames: (_upscale_frame(f, upscaler, info, pix_fmt, bits, size, upscale, chroma) for f in frames)
 
 

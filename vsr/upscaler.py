@@ -68,12 +68,13 @@ class Upscaler:
     `size` (width, height), where known, is the frame size the input will have: `cpu`
     measures its engines at it, and the backend is warmed up at it (with Y of `bits`, in and
     out, as upscale_y will be given: 8-bit to 8-bit and deeper Y run different graphs), so
-    that compiling for it is not counted as the first frame's time. Holds no per-frame
-    state, so one Upscaler may serve frames of any size.
+    that compiling for it is not counted as the first frame's time (`warm=False` skips that,
+    for a caller that wants only the choice of engine). Holds no per-frame state, so one
+    Upscaler may serve frames of any size.
     """
 
     def __init__(self, settings: ModelSettings = ModelSettings(), log: Optional[Callable[[str], None]] = None,
-                 size: Optional[tuple[int, int]] = None, bits: tuple[int, int] = (8, 8)):
+                 size: Optional[tuple[int, int]] = None, bits: tuple[int, int] = (8, 8), warm: bool = True):
         self.scale = settings.scale
         self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
         self.radius = receptive_radius(self.net.module)
@@ -86,7 +87,7 @@ class Upscaler:
         self.backend = choose_backend(settings.backend, self.net, backend_settings, log)
         # 8-bit to 8-bit through the engine's own uint8 ends where it has them (an average of eight outputs needs floats).
         self.run_u8 = None if self.ensemble else getattr(self.backend, "run_u8", None)
-        if size:  # every piece's shape compiled now, not on the first frames
+        if size and warm:  # every piece's shape compiled now, not on the first frames
             self.upscale_y(np.zeros((size[1], size[0]), np.uint8 if bits[0] <= 8 else np.uint16),
                            bits=bits[0], out_bits=bits[1])
 
