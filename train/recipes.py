@@ -23,14 +23,15 @@ FROM_SCRATCH = dict(data=("T91", "BSD200", "photos"), steps=60_000)
 ON_T91 = dict(data=("T91",), batch=16, bf16=True, eval_every=5000)
 
 # Stage 2 of each file began on a 450,000-step schedule and was resumed at the step given
-# with 400,000 steps (to fit the session); "begun_as" replays that switch. The last stage of
-# each is a new cosine decay from 3e-4 with another seed, so that its crops are new.
+# with 400,000 steps (to fit the session); "begun_as" replays that switch (it lists each
+# schedule a stage ran on before its last, with the step it was switched at). The last
+# stage of each is a new cosine decay from 3e-4 with another seed, so that its crops are new.
 LAST = {**ON_T91, "lr": 3e-4, "steps": 500_000, "seed": 1}
 ESPCN = {
-    2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)},
+    2: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": [(450_000, 200_000)]},
         {**ON_T91, "lr": 1e-4, "steps": 120_000}, LAST],
-    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 200_000)}, LAST],
-    4: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": (450_000, 195_000)},
+    3: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": [(450_000, 200_000)]}, LAST],
+    4: [FROM_SCRATCH, {**ON_T91, "lr": 3e-4, "steps": 400_000, "begun_as": [(450_000, 195_000)]},
         {**ON_T91, "lr": 2e-4, "steps": 420_000}, LAST],
 }
 
@@ -54,7 +55,7 @@ PLAIN = dict(model="plain", data=("T91", "BSD200", "photos"), loss="mse", batch=
 FROM_X3 = dict(steps=40_000, lr=5e-4)
 DEEPER = dict(channels=(8,) * 9, steps=50_000, lr=5e-4)
 DECAY = dict(channels=(8,) * 9, steps=20_000, lr=1e-4)
-BALANCED_X4_ON = dict(channels=(16,) * 5, steps=100_000, lr=2e-4, seed=1, begun_as=(50_000, 10_000))
+BALANCED_X4_ON = dict(channels=(16,) * 5, steps=100_000, lr=2e-4, seed=1, begun_as=[(50_000, 10_000)])
 FAST_X4_LARGER_PATCHES = dict(channels=(8,) * 9, batch=8, lr_patch=48, lr=1e-4, steps=60_000, seed=2, ema=0.999)
 BALANCED_X4_LARGER_PATCHES = dict(channels=(16,) * 5, batch=8, lr_patch=48, lr=1e-4, steps=90_000, seed=2)
 
@@ -73,9 +74,9 @@ def _plain(channels: tuple[int, ...], x3_stopped_at: int, longer: Optional[dict[
 
 STAGES: dict[str, dict[int, list[dict]]] = {
     "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
-        2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": (50_000, 30_000)},
+        2: [DEEPER], 4: [{**DEEPER, "steps": 80_000, "begun_as": [(50_000, 30_000)]},
                          {**DECAY, "seed": 1}, FAST_X4_LARGER_PATCHES]}),
-    "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": (40_000, 40_000)}},
+    "balanced": _plain((16,) * 5, 140_000, longer={2: {"steps": 80_000, "begun_as": [(40_000, 40_000)]}},
                        later={4: [BALANCED_X4_ON, BALANCED_X4_LARGER_PATCHES]}),
 }
 
@@ -108,9 +109,9 @@ Leg = tuple[TrainConfig, Optional[int]]  # settings, and the step to stop at (No
 def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path, kind: str = "clean") -> list[Leg]:
     """STAGES[model][scale] (STAGES_COMPRESSED for kind compressed) as the runs that replay it:
     data under data_root (train/*, val/Set5), stage N at scale s in out/MODEL_xs_stageN,
-    starting from the best weights of the stage before; a stage that switched schedules is two
-    runs in one folder, the first stopped where the switch was; a stage stopped early stops at
-    the same step."""
+    starting from the best weights of the stage before; a stage that switched schedules is a
+    run per schedule in one folder, each but the last stopped where it was switched; a stage
+    stopped early stops at the same step."""
     data_root, runs, init = Path(data_root), [], ""
     stages = (STAGES_COMPRESSED if kind == "compressed" else STAGES)[model]
     if scale not in stages:
@@ -121,8 +122,7 @@ def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path, k
         settings = {"scale": scale, **(COMMON if model == "espcn" else {}), **settings}
         cfg = TrainConfig(val=str(data_root / "val" / "Set5"),
                           out=str(Path(out) / f"{model}_x{settings['scale']}_stage{i}"), init=init, **settings)
-        if "begun_as" in stage:
-            steps, switched_at = stage["begun_as"]
+        for steps, switched_at in stage.get("begun_as", ()):
             runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
         runs.append((cfg, stage.get("stopped_at")))
         init = str(Path(cfg.out) / "best.pt")
