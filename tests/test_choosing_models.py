@@ -154,3 +154,21 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_one_line(data, tmp_path, monkeypa
     done = run_vsr("upscale", data / "val" / "Set5" / "bird.png", tmp_path / "o.png", "--precision", "bf16",
                    "--backend", "onnxruntime")
     assert done.returncode == 2 and done.stderr.strip().endswith("onnxruntime runs fp32 or int8; bf16 runs on openvino")
+
+
+@pytest.mark.parametrize("run_s,runs", [(0.0, 51), (0.2, 4), (0.6, 2)])
+def test_timing_a_network_runs_it_3_to_50_times_after_a_warm_up_or_once_where_one_run_takes_the_time(run_s, runs):
+    """`cpu` times each engine (vsr.speed.frame_ms, over about 0.5 s here): a network that takes
+    longer than that a run (EDSR on a large frame) is run once after its warm-up, not three times."""
+    import time
+
+    from vsr.speed import frame_ms
+
+    calls = []
+
+    def run(y):
+        calls.append(y.shape)
+        time.sleep(run_s)
+
+    assert frame_ms(run, (64, 48), seconds=0.5) >= 1000 * run_s
+    assert len(calls) == runs and calls[0] == (1, 1, 48, 64)
