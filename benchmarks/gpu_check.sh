@@ -61,7 +61,7 @@ export PYTHONPATH=/tmp/site PYTHONSAFEPATH=1 VSR_SHARED_DATA="$data" XDG_CACHE_H
 step gpu 20 nvidia-smi
 step tests 100 python3 -m pytest -q -rs -p no:cacheprovider tests/test_gpu_path.py tests/test_engines.py
 step bench-x3 130 python3 -m vsr bench --synthetic 640x360 --scale 3 --frames 300 \
-  --models fast,balanced,espcn,vsr/weights/balanced_x3_compressed.pt,train/checkpoints/quality_x3_stage2/best.pt \
+  --models fast,balanced,espcn,quality,vsr/weights/balanced_x3_compressed.pt \
   --backends cuda,tensorrt --precisions fp16 --presets ultrafast --out "$out/bench-x3-640x360"
 step bench-x2 120 python3 -m vsr bench --synthetic 1920x1080 --scale 2 --frames 120 --models fast,balanced,espcn \
   --backends cuda,tensorrt --precisions fp16 --presets ultrafast --out "$out/bench-x2-1920x1080"

@@ -7,7 +7,7 @@ without --ensemble), parameters and multiply-adds per input pixel; then one `vsr
 at x3 on a 640x360 clip (-> 1920x1080) for the network's time per frame (and per megapixel of
 output), the end-to-end FPS file to file and the peak memory, in float32 and bf16 on OpenVINO
 (int8 too for the models that ship int8 graphs). Writes benchmarks/reports/NAME.{json,md}.
-EDSR (the quality tier, in training), SRCNN, VDSR and MDSR are read from their training runs under
+`quality` (EDSR-baseline) ships; SRCNN, VDSR and MDSR are read from their training runs under
 --runs; a model with no run at x3 is timed with random weights of its architecture.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ from vsr.weights import load_network, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (2, 3, 4)
-# The shipped models; the others are read from their training runs (EDSR: the quality tier's, quality_xS).
-SHIPPED_NAMES = ("espcn", "fast", "balanced")
-RUN_FOLDERS = {"edsr": "quality_x{scale}", "mdsr": "mdsr", "srcnn": "srcnn_x{scale}", "vdsr": "vdsr_x{scale}"}
+# The shipped models; the others are read from their training runs.
+SHIPPED_NAMES = ("espcn", "fast", "balanced", "quality")
+RUN_FOLDERS = {"mdsr": "mdsr", "srcnn": "srcnn_x{scale}", "vdsr": "vdsr_x{scale}"}
 
 
 def weights_for(model: str, scale: int, runs: Path) -> str | None:
@@ -113,7 +113,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {row['parameters']:,} | {row['multiply_adds_per_pixel']:,}{at} | "
                      + " | ".join(score("set5", s) for s in SCALES) + " | "
                      + " | ".join(score("ensemble", s).split(" / ")[0] for s in SCALES) + f" | {speed_cells} |")
-    lines += ["", "VDSR's published Set5 figures (the bar for the quality tier, EDSR): 37.53 / 33.66 / 31.35 dB.", "",
+    lines += ["", "VDSR's published Set5 figures (the bar for the quality tier, EDSR-baseline): 37.53 / 33.66 / 31.35 dB.", "",
               "How each was trained (its x3 run, or the one it has; MDSR one run for all three scales):", ""]
     lines += [f"- {name}: {row['trained']}" for name, row in report["models"].items()]
     if report["not_trained"]:
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "train" / "checkpoints")
     parser.add_argument("--clip", type=Path, default=None, help="640x360 clip [default: moviepy_chaplin.mp4]")
     parser.add_argument("--frames", type=int, default=10)
-    parser.add_argument("--models", default="srcnn,vdsr,espcn,fast,balanced,edsr,mdsr")
+    parser.add_argument("--models", default="srcnn,vdsr,espcn,fast,balanced,quality,mdsr")
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
     set5_dir, clip = args.data_root / "val" / "Set5", args.clip or args.data_root / "video" / "moviepy_chaplin.mp4"

@@ -27,7 +27,7 @@ def _row(name: str, scale: int, kind: str) -> dict:
     return {
         "model": name, "kind": kind, "scale": scale, "file": net.path.name,
         "validated_on": validation.get("protocol", "Set5") if kind == "compressed" else "Set5",
-        "channels": list(net.manifest["config"]["channels"]),
+        "config": net.manifest["config"],  # channels of a plain chain or ESPCN; blocks and width of EDSR
         "parameters": sum(p.numel() for p in net.module.parameters()),
         "multiply_adds_per_pixel": multiply_adds_per_pixel(net.module),
         "set5_psnr": validation["psnr"], "set5_ssim": validation["ssim"],
@@ -54,7 +54,7 @@ def format_models(rows: list[dict]) -> str:
     """The rows as a fixed-width table, speeds at one frame size, with a line on how to read it."""
     size = speed_size(rows)
     at = f"{size[0]}x{size[1]}" if size else ""
-    head = (f"{'model':<10}{'kind':<12}{'scale':>6}{'params':>9}{'MACs/px':>9}{'PSNR':>8}{'SSIM':>8}"
+    head = (f"{'model':<10}{'kind':<12}{'scale':>6}{'params':>11}{'MACs/px':>11}{'PSNR':>8}{'SSIM':>8}"
             f"{'int8 loss (engine)':>31}   " + (f"fastest here on {at} frames" if size else "fastest here"))
     lines = [head]
     for r in rows:
@@ -64,8 +64,8 @@ def format_models(rows: list[dict]) -> str:
         m = next((m for m in r["measured_here"] if tuple(m["size"]) == size), None)
         here = (f"{1000 / m['ms']:.1f} fps, {m['engine']}, {m['threads']} threads" if m
                 else f"not measured at {at}" if r["measured_here"] else "not yet")
-        lines.append(f"{r['model']:<10}{r['kind']:<12}{'x' + str(r['scale']):>6}{r['parameters']:>9,}"
-                     f"{r['multiply_adds_per_pixel']:>9,}{r['set5_psnr']:>8.2f}{r['set5_ssim']:>8.4f}{int8_text:>31}   {here}")
+        lines.append(f"{r['model']:<10}{r['kind']:<12}{'x' + str(r['scale']):>6}{r['parameters']:>11,}"
+                     f"{r['multiply_adds_per_pixel']:>11,}{r['set5_psnr']:>8.2f}{r['set5_ssim']:>8.4f}{int8_text:>31}   {here}")
     lines += ["", "MACs/px: multiply-adds per input pixel. PSNR/SSIM: Y channel, scale px shaved, on Set5 (clean "
               "models) or on Set5 panned and encoded by x264 at CRF 23, 28 and 33 (compressed; int8's loss is "
               "measured on Set5 for both). "

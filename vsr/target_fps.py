@@ -8,6 +8,7 @@ from typing import Callable
 
 from .backends import BackendSettings, choose_backend
 from .errors import SettingsError
+from .models import multiply_adds_per_pixel
 from .speed import engine_ms
 from .upscaler import ModelSettings
 from .weights import COMPRESSED_MODELS, SHIPPED, load_network
@@ -21,18 +22,34 @@ class Candidate:
     backend: str
     psnr: float
     ms: float
+    estimated: bool = False  # ms scaled from a cheaper model's by multiply-adds, not measured
 
     @property
     def fps(self) -> float:
         return 1000 / self.ms
 
 
-def measure_shipped(settings: ModelSettings, size: tuple[int, int]) -> list[Candidate]:
+# A model is not measured where its time, scaled from a cheaper one's by multiply-adds per
+# pixel, misses the frame budget HOPELESS times over and comes to SLOW_MS or more a run:
+# timing EDSR (`quality`) on a 1080p frame would take minutes, and it could not hold the
+# rate. The cheap models are measured whatever the rate.
+HOPELESS, SLOW_MS = 10.0, 1000.0
+
+
+def measure_shipped(settings: ModelSettings, size: tuple[int, int],
+                    budget_ms: float = float("inf")) -> list[Candidate]:
     """Each shipped model for settings.scale and settings.source (the kind of input, resolved) on
-    settings' backend and precision, at `size`."""
+    settings' backend and precision, at `size`; one that could not come near `budget_ms` a
+    frame is estimated instead (fastest first, so the cheaper ones are measured by then)."""
     found, kind = [], "compressed" if settings.source == "compressed" else "clean"
+    macs: dict[str, int] = {}
     for name in COMPRESSED_MODELS if kind == "compressed" else SHIPPED:
         net = load_network(name, settings.scale, kind)
+        macs[name] = multiply_adds_per_pixel(net.module)
+        scaled = min((c.ms * macs[name] / macs[c.model] for c in found), default=0.0)
+        if scaled > max(HOPELESS * budget_ms, SLOW_MS):
+            found.append(Candidate(name, "not measured", net.manifest["validation"]["psnr"], scaled, estimated=True))
+            continue
         backend_settings = BackendSettings(threads=settings.threads, precision=settings.precision, size=size)
         backend = choose_backend(settings.backend, net, backend_settings)
         try:
@@ -60,10 +77,11 @@ def model_for_fps(settings: ModelSettings, size: tuple[int, int], fps: float, sh
     """settings with the model that holds `fps` at `size`, saying which and why."""
     if settings.backend == "bicubic":
         raise SettingsError("--target-fps chooses a network; --backend bicubic runs none")
-    candidates = measure_shipped(settings, size)
+    candidates = measure_shipped(settings, size, budget_ms=1000 * share / fps)
     pick, holds = choose(candidates, fps, share)
     width, height = size
-    measured = ", ".join(f"{c.model} {c.fps:.0f} fps ({c.psnr:.2f} dB)" for c in candidates)
+    measured = ", ".join(f"{c.model} {c.fps:.1f} fps ({c.psnr:.2f} dB)" if not c.estimated else
+                         f"{c.model} about {c.fps:.2g} fps by its multiply-adds, not measured" for c in candidates)
     budget = f"{share:.0%} of the frame time" if share < 1 else "the whole frame time"
     if holds:
         on = "Set5 panned through x264" if settings.source == "compressed" else "Set5"

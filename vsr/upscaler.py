@@ -51,7 +51,7 @@ class ModelSettings:
     """Which network runs, and where: everything an Upscaler is built from."""
 
     scale: int = 3
-    model: str = "balanced"  # a shipped model (fast, balanced, espcn) or a weights file
+    model: str = "balanced"  # a shipped model (fast, balanced, espcn, quality) or a weights file
     backend: str = "auto"
     precision: str = "auto"  # auto, fp32, fp16, int8 or bf16 (BackendSettings says what auto means)
     threads: int = 0  # inference threads (0: one per core)

@@ -21,7 +21,7 @@ from .models import MODELS, build_model
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # The models that ship for every scale, fastest first.
-SHIPPED = ("fast", "balanced", "espcn")
+SHIPPED = ("fast", "balanced", "espcn", "quality")
 # Those that ship for compressed input too (trained on LR through real encoders), as MODEL_xS_compressed.pt.
 COMPRESSED_MODELS = ("fast", "balanced")
 KINDS = ("clean", "compressed")
@@ -40,7 +40,7 @@ def shipped_weights(scale: int, model: str = "espcn", kind: str = "clean") -> Pa
 
 
 def weights_path(model: str, scale: int, kind: str = "clean") -> Path:
-    """The weights file of a shipped model's name (fast, balanced, espcn) for an input `kind`, or
+    """The weights file of a shipped model's name (fast, balanced, espcn, quality) for an input `kind`, or
     `model` as a path (whatever the kind)."""
     if model in SHIPPED:
         if kind == "compressed" and model not in COMPRESSED_MODELS:

@@ -3,7 +3,7 @@ import click
 
 # Must list vsr.backends.BACKENDS and its pending GPU names; a test keeps them equal.
 BACKEND_CHOICES = ["auto", "cpu", "cuda", "tensorrt", "openvino", "onnxruntime", "torch", "opencv-dnn", "bicubic"]
-MODEL_HELP = "fast, balanced or espcn (see `vsr models`), or a weights file"
+MODEL_HELP = "fast, balanced, espcn or quality (see `vsr models`), or a weights file"
 
 
 def quiet_log(message: str) -> None:
