@@ -37,6 +37,8 @@ def weights_for(model: str, scale: int, runs: Path) -> str | None:
     """A shipped model's name, or the best weights of its training run (None where there is none)."""
     if model in SHIPPED_NAMES:
         return model
+    if model not in RUN_FOLDERS:
+        raise SystemExit(f"unknown model {model!r}; choose from {', '.join((*SHIPPED_NAMES, *RUN_FOLDERS))}")
     path = runs / RUN_FOLDERS[model].format(scale=scale) / "best.pt"
     return str(path) if path.exists() else None
 

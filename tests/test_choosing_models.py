@@ -38,10 +38,13 @@ def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_pat
     # best on Set5 of those that hold it is taken.
     measured = {m: float(f) for m, f in re.findall(r"(\w+) ([\d.]+) fps \(", said)}
     assert set(measured) == {"fast", "balanced", "espcn", "quality"} and "measured at 320x240" in said
-    best = max((m for m, f in measured.items() if f * NETWORK_SHARE >= 1),
-               key=lambda m: load_network(m, 3).manifest["validation"]["psnr"])
-    assert said.startswith(f"model: {best}, the best on Set5 that holds 1 fps")
-    assert json.loads(done.stdout)["model"] == f"{best}_x3"
+    picked = said.split(",")[0].removeprefix("model: ")
+    assert said.startswith(f"model: {picked}, the best on Set5 that holds 1 fps")
+    assert json.loads(done.stdout)["model"] == f"{picked}_x3"
+    # (the log rounds to 0.1 fps: a model that close to the rate could go either way)
+    assert measured[picked] * NETWORK_SHARE >= 1 - 0.05 * NETWORK_SHARE
+    psnr = {m: load_network(m, 3).manifest["validation"]["psnr"] for m in measured}
+    assert all(measured[m] * NETWORK_SHARE < 1 + 0.05 * NETWORK_SHARE for m in measured if psnr[m] > psnr[picked])
     # None holds 1000 fps: the fastest as measured is taken (fast, or balanced where they run
     # close); quality, by its multiply-adds seconds a frame and hopeless there, is not measured
     # (where ESPCN runs fast enough that quality's scaled time is under a second, it is read back).
@@ -84,7 +87,7 @@ def test_target_fps_chooses_among_the_models_of_the_kind_auto_judged(data, tmp_p
     said = next(line for line in done.stderr.splitlines() if line.startswith("model: "))
     best = max(("fast", "balanced"), key=lambda m: load_network(m, 3, "compressed").manifest["validation"]["psnr"])
     assert said.startswith(f"model: {best}, the best on Set5 panned through x264 that holds 1 fps")
-    assert "espcn" not in said and all(f"{m} " in said for m in ("fast", "balanced"))
+    assert "espcn" not in said and "quality" not in said and all(f"{m} " in said for m in ("fast", "balanced"))
     summary = json.loads(done.stdout)
     assert summary["model"] == f"{best}_x3_compressed" and summary["source"]["kind"] == "compressed"
 
@@ -114,8 +117,9 @@ def test_models_lists_every_shipped_model_with_its_cost_and_quality():
         assert r["parameters"] == sum(p.numel() for p in net.module.parameters())
         assert r["multiply_adds_per_pixel"] == multiply_adds_per_pixel(net.module)
         assert r["set5_psnr"] == net.manifest["validation"]["psnr"]
-        assert set(r["int8"]) == set(net.manifest.get("int8", {}))  # ESPCN x3 has no OpenVINO int8
-        assert ("onnxruntime" in r["int8"]) == (r["model"] != "quality")  # nor quality (EDSR) any int8 graph
+        assert set(r["int8"]) == set(net.manifest.get("int8", {}))
+        # Every model but quality (EDSR) has an ONNX Runtime int8 graph (ESPCN x3 no OpenVINO one).
+        assert ("onnxruntime" in r["int8"]) == (r["model"] != "quality")
     table = run_vsr("models", "--scale", "3").stdout.splitlines()
     assert table[0].split()[:5] == ["model", "kind", "scale", "params", "MACs/px"]
     fast = [line.split() for line in table if line.startswith("fast ")]

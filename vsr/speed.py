@@ -25,8 +25,8 @@ def cache_file() -> Path:
 
 def frame_ms(run: Callable[[np.ndarray], object], size: tuple[int, int], seconds: float = 1.0) -> float:
     """Median milliseconds of `run` on one Y frame of size (width, height), after a warm-up,
-    over about `seconds` (at least 3 runs, at most 50; one where it alone takes `seconds`:
-    EDSR on a large frame takes seconds a run, and each engine of `cpu` is timed)."""
+    over about `seconds` (at least 3 runs, at most 50; fewer where they alone take `seconds`,
+    one where one does: EDSR on a large frame takes seconds a run, and `cpu` times each engine)."""
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     batch = (0.5 + 0.3 * np.sin(xx / 7.0) * np.cos(yy / 5.0))[None, None]

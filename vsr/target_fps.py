@@ -30,7 +30,7 @@ class Candidate:
 
 
 # A model is not measured where its time, scaled from a cheaper one's by multiply-adds per
-# pixel, misses the frame budget HOPELESS times over and comes to SLOW_MS or more a run:
+# pixel, misses the frame budget HOPELESS times over and comes to more than SLOW_MS a run:
 # timing EDSR (`quality`) on a 1080p frame would take minutes, and it could not hold the
 # rate. The cheap models are measured whatever the rate.
 HOPELESS, SLOW_MS = 10.0, 1000.0
