@@ -25,7 +25,7 @@ RUNS = {
     ("fast", 4): ["fast_x3", "fast_x4", "fast_x4_deeper", "fast_x4_stage4", "fast_x4_stage5"],
     ("quality", 2): ["quality_x2", "quality_x2_patch48", "quality_x2_stage3"],
     ("quality", 3): ["quality_x2", "quality_x2_patch48", "quality_x3", "quality_x3_stage2"],
-    ("quality", 4): ["quality_x2", "quality_x2_patch48", "quality_x4"],
+    ("quality", 4): ["quality_x2", "quality_x2_patch48", "quality_x4", "quality_x4_stage2"],
 }
 # The compressed-input weights: the clean file's stages, then the compressed stage.
 COMPRESSED_RUNS = {(m, s): [*RUNS[m, s], f"{m}_x{s}_compressed"] for m in ("fast", "balanced") for s in (2, 3, 4)}

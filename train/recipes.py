@@ -90,7 +90,8 @@ EDSR_X2 = [dict(EDSR_BASE, scale=2, batch=16, lr_patch=32, lr=3e-4, steps=20_000
 QUALITY = {2: [*EDSR_X2, dict(EDSR_48, scale=2, loss="mse", ema=0.999, lr=1e-4, steps=6_000)],
            3: [*EDSR_X2, dict(EDSR_48, scale=3, lr=2e-4, steps=8_000, stopped_at=7_000),
                dict(EDSR_48, scale=3, lr=1e-4, steps=6_000)],
-           4: [*EDSR_X2, dict(EDSR_48, scale=4, lr=2e-4, steps=8_000, ema=0.999)]}
+           4: [*EDSR_X2, dict(EDSR_48, scale=4, lr=2e-4, steps=8_000, ema=0.999),
+               dict(EDSR_48, scale=4, lr=1e-4, steps=4_000, ema=0.999)]}
 
 STAGES: dict[str, dict[int, list[dict]]] = {
     "espcn": ESPCN, "fast": _plain((8,) * 5, 195_000, later={
