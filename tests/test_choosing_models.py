@@ -29,6 +29,11 @@ def test_target_fps_takes_the_best_model_that_holds_the_rate(fps, share, picked,
     assert (choice.model, held) == (picked, holds)
 
 
+def _rates(line: str) -> dict[str, float]:
+    """The measured frame rates a --target-fps line gives, by model ("fast 68.7 fps (32.56 dB)")."""
+    return {m: float(f) for m, f in re.findall(r"(\w+) ([\d.]+) fps \(", line)}
+
+
 def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_path):
     clip = data / "video" / "imageio_realshort.mp4"
     done = run_vsr("upscale", clip, tmp_path / "out.mp4", "--target-fps", "1", "--json", "--source", "clean")
@@ -36,7 +41,7 @@ def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_pat
     said = next(line for line in done.stderr.splitlines() if line.startswith("model: "))
     # At 1 fps every model was measured (quality too: it is near the rate at 320x240), and the
     # best on Set5 of those that hold it is taken.
-    measured = {m: float(f) for m, f in re.findall(r"(\w+) ([\d.]+) fps \(", said)}
+    measured = _rates(said)
     assert set(measured) == {"fast", "balanced", "espcn", "quality"} and "measured at 320x240" in said
     picked = said.split(",")[0].removeprefix("model: ")
     assert said.startswith(f"model: {picked}, the best on Set5 that holds 1 fps")
@@ -51,7 +56,7 @@ def test_upscale_with_target_fps_measures_says_and_uses_its_choice(data, tmp_pat
     again = run_vsr("upscale", clip, tmp_path / "again.mp4", "--target-fps", "1000", "--json", "--source", "clean")
     warned = next(line for line in again.stderr.splitlines() if line.startswith("warning: no model holds"))
     assert warned.startswith("warning: no model holds 1000 fps at 320x240")
-    fps = {m: float(f) for m, f in re.findall(r"(\w+) ([\d.]+) fps \(", warned)}
+    fps = _rates(warned)
     assert {"fast", "balanced", "espcn"} <= set(fps) and fps == {m: measured[m] for m in fps}  # read back from the cache
     assert "quality" in fps or re.search(r"quality about [\d.e+-]+ fps by its multiply-adds, not measured", warned)
     assert fps[json.loads(again.stdout)["model"][:-3]] == max(fps.values())
