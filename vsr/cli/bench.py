@@ -30,7 +30,9 @@ def _list(value: str) -> tuple[str, ...]:
 @click.option("--synthetic", callback=_size, default=None, metavar="WxH", help="Measure generated frames of this size instead.")
 @click.option("--scale", type=click.IntRange(2, 4), default=_D.scale, show_default=True)
 @click.option("--models", default=",".join(_D.models), show_default=True,
-              help="Comma-separated: shipped models (fast, balanced, espcn, quality) or weights files.")
+              help="Comma-separated: shipped models (fast, balanced, espcn, quality) or weights files. quality is "
+                   "not among the defaults: on a CPU it takes seconds a frame, so a default bench would "
+                   "take many minutes; name it to measure it.")
 @click.option("--backends", default=",".join(_D.backends), show_default=True,
               help="Comma-separated: bicubic, opencv-dnn, torch, onnxruntime, openvino, cpu; cuda and tensorrt "
                    "on an NVIDIA GPU (the report names the GPU, driver, CUDA and TensorRT).")
