@@ -24,21 +24,20 @@ import torch
 
 from vsr import machine
 from vsr.models import MDSR_SCALES, build_model, multiply_adds_per_pixel
-from vsr.weights import load_network, save_weights
+from vsr.weights import SHIPPED, load_network, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = (2, 3, 4)
-# The shipped models; the others are read from their training runs.
-SHIPPED_NAMES = ("espcn", "fast", "balanced", "quality")
+# The models that do not ship (vsr.weights.SHIPPED) are read from their training runs.
 RUN_FOLDERS = {"mdsr": "mdsr", "srcnn": "srcnn_x{scale}", "vdsr": "vdsr_x{scale}"}
 
 
 def weights_for(model: str, scale: int, runs: Path) -> str | None:
     """A shipped model's name, or the best weights of its training run (None where there is none)."""
-    if model in SHIPPED_NAMES:
+    if model in SHIPPED:
         return model
     if model not in RUN_FOLDERS:
-        raise SystemExit(f"unknown model {model!r}; choose from {', '.join((*SHIPPED_NAMES, *RUN_FOLDERS))}")
+        raise SystemExit(f"unknown model {model!r}; choose from {', '.join((*SHIPPED, *RUN_FOLDERS))}")
     path = runs / RUN_FOLDERS[model].format(scale=scale) / "best.pt"
     return str(path) if path.exists() else None
 
@@ -74,7 +73,7 @@ def speeds(models: dict[str, str], clip: Path, frames: int) -> dict:
         named = {}  # the runs' best.pt under their models' names, so that the bench's rows tell them apart
         for name, weights in models.items():
             named[name] = weights
-            if weights not in SHIPPED_NAMES:
+            if weights not in SHIPPED:
                 named[name] = str(Path(out) / f"{name}_x3.pt")
                 shutil.copyfile(weights, named[name])
                 shutil.copyfile(Path(weights).with_suffix(".json"), Path(out) / f"{name}_x3.json")
