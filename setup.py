@@ -11,7 +11,7 @@ setup(
     package_data={"vsr": ["weights/*.pt", "weights/*.json", "weights/*.onnx"]},
     install_requires=[
         "torch>=2.1",
-        "av>=12",
+        "av>=18.0",  # VideoStream.set_display_rotation (rotation kept) came in 18.0
         "opencv-python>=4.8",
         "numpy>=1.24",
         "click>=8.1",

@@ -56,18 +56,32 @@ def test_a_camera_is_compressed_when_it_sends_mjpeg_or_h264(fourcc, kind):
     assert judge_camera(fourcc).kind == kind
 
 
-def test_models_without_compressed_weights_fall_back_or_refuse():
-    judged = SourceChoice("compressed", "h264 at mean QP 27.0 over its first frames, 21 or more at x2")
-    fallback = resolve("auto", "espcn", lambda: judged)
+def never() -> SourceChoice:
+    raise AssertionError("judged although the answer is not used")
+
+
+def test_the_input_is_judged_only_where_the_answer_picks_the_weights():
+    fallback = resolve("auto", "espcn", never)
     assert fallback.kind == "clean" and "espcn has weights for clean input only" in fallback.reason
     with pytest.raises(SettingsError, match="espcn has no weights for compressed input"):
-        resolve("compressed", "espcn", lambda: judged)
-    assert resolve("auto", "my_weights.pt", lambda: judged).kind == "given"
-
-    def never() -> SourceChoice:
-        raise AssertionError("judged although --source named the kind")
-
+        resolve("compressed", "espcn", never)
+    assert resolve("auto", "my_weights.pt", never).kind == "given"
     assert resolve("clean", "fast", never) == SourceChoice("clean", "asked for with --source")
+
+
+def test_a_judgement_that_fails_takes_the_compressed_weights_and_says_why():
+    def broken() -> SourceChoice:
+        raise AttributeError("'Type' object has no attribute 'type'")
+
+    choice = resolve("auto", "balanced", broken)
+    assert choice.kind == "compressed"
+    assert choice.reason.startswith("the input could not be judged (AttributeError: 'Type' object")
+
+
+def test_the_qp_of_a_real_h264_clip_is_read(data):
+    choice = judge_video(data / "video" / "moviepy_chaplin.mp4", 2)
+    assert choice.kind == "compressed"
+    assert 20 < float(choice.reason.split("mean QP ")[1].split()[0]) < 35
 
 
 def test_source_compressed_with_espcn_is_one_line(data, tmp_path):

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import av
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from .errors import SettingsError
 from .media import open_input
@@ -81,7 +82,11 @@ def mean_qp(container: av.container.InputContainer, stream: av.video.stream.Vide
     qps = []
     try:
         for frame in container.decode(stream):
-            qps += [_frame_qp(bytes(d)) for d in frame.side_data if d.type.name == "VIDEO_ENC_PARAMS"]
+            # Looked up by type: iterating side_data gave the side data up to PyAV 18.1.0 and
+            # gives their types from 18.1.1; get() means the same in both.
+            params = frame.side_data.get(SideDataType.VIDEO_ENC_PARAMS)
+            if params is not None:
+                qps.append(_frame_qp(bytes(params)))
             if len(qps) >= frames:
                 break
     except av.FFmpegError:
@@ -133,19 +138,23 @@ def judge_camera(fourcc: str) -> SourceChoice:
 
 
 def resolve(asked: str, model: str, judge: Callable[[], SourceChoice]) -> SourceChoice:
-    """The kind to load for `model`: `asked` unless it is auto (then `judge()`, called only
-    then), refused or fallen back where the model has no weights of that kind."""
+    """The kind to load for `model`: `asked` unless it is auto, refused where the model has no
+    weights of that kind. `judge()` is called only where its answer picks the weights (auto,
+    and a model with both kinds); if it fails, the compressed weights are taken and the reason
+    says why (most video is compressed), rather than the run failing on a measurement."""
     if asked not in SOURCES:
         raise SettingsError(f"unknown source {asked!r}; choose {', '.join(SOURCES)}")
-    choice = judge() if asked == "auto" else SourceChoice(asked, "asked for with --source")
-    if choice.kind == "compressed" and model not in COMPRESSED_MODELS:
-        if model not in SHIPPED:
-            return SourceChoice("given", "a weights file runs as it is")
+    if model not in SHIPPED:
+        return SourceChoice("given", "a weights file runs as it is")
+    if model not in COMPRESSED_MODELS:
         if asked == "compressed":
             raise SettingsError(f"--source compressed: {model} has no weights for compressed input; "
                                 f"use --model {' or '.join(COMPRESSED_MODELS)}")
-        return SourceChoice("clean", f"{choice.reason}, but {model} has weights for clean input only")
-    if model not in SHIPPED:
-        return SourceChoice("given", "a weights file runs as it is")
-    return choice
-
+        return SourceChoice("clean", f"{model} has weights for clean input only")
+    if asked != "auto":
+        return SourceChoice(asked, "asked for with --source")
+    try:
+        return judge()
+    except Exception as error:  # said in the reason, with the fallback taken; the run goes on
+        return SourceChoice("compressed", f"the input could not be judged ({type(error).__name__}: {error}); "
+                                          "took the compressed weights, as most video is compressed")
