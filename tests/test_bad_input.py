@@ -187,10 +187,13 @@ def test_output_equal_to_input_and_existing_output(chaplin, tmp_path):
     assert hashlib.sha256(src.read_bytes()).hexdigest() == before
 
 
-def test_ctrl_c_leaves_no_partial_file(chaplin, tmp_path):
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "vsr: interrupted"),
+                                              (signal.SIGTERM, 143, "vsr: terminated")], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_leave_no_partial_file(chaplin, tmp_path, sig, code, said):
     out = tmp_path / "out.mp4"
     # A runner started in the background (`.ci/run &`) ignores SIGINT and its children inherit
     # that, so give the child the default disposition, as a terminal's Ctrl-C would find it.
+    # SIGTERM is what docker stop, timeout and kill send.
     proc = subprocess.Popen([sys.executable, "-m", "vsr", "upscale", chaplin, out, "--scale", "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path.parent,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -198,10 +201,10 @@ def test_ctrl_c_leaves_no_partial_file(chaplin, tmp_path):
     while not list(tmp_path.glob(".out.partial*")) and time.time() < deadline:
         time.sleep(0.1)  # wait until encoding has started
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "vsr: interrupted"
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == said
     assert "Traceback" not in err
     assert os.listdir(tmp_path) == []
 

@@ -241,6 +241,7 @@ class FakeCluster:
 
         class RayTaskError(RayError):
             def __init__(self, cause):
+                super().__init__(f"ray::task failed\nTraceback (most recent call last):\n  ...\n{cause!r}")
                 self.cause = cause
 
     task: type
@@ -348,7 +349,9 @@ def cpu_cluster():
                 raise Submitted(args[2])
             try:
                 return self.fn(*args)
-            except VsrError as exc:
+            except Submitted:
+                raise
+            except Exception as exc:  # as Ray returns a task's error from get
                 return FakeCluster.exceptions.RayTaskError(exc)
 
     class Cluster(FakeCluster):
@@ -421,3 +424,28 @@ def test_choosing_an_inputs_engine_runs_no_frame_through_it(data, monkeypatch):
     settings = UpscaleSettings(network=ModelSettings(scale=2, model="fast", backend="onnxruntime"))
     chosen, _ = batch.choose_segment_network(str(data / "video" / "imageio_realshort.mp4"), settings)
     assert chosen == {"backend": "onnxruntime", "precision": "fp32"}
+
+
+def test_an_input_that_fails_by_a_bug_is_named_and_the_others_go_on(data, tmp_path, monkeypatch):
+    """An unexpected error in one input's task (a bug) fails that input alone, as a user's mistake
+    does: one warning line names it, the traceback goes to the output folder's error log."""
+    bad, good = data / "video" / "imageio_realshort.mp4", data / "video" / "mmaction2_tests_test.avi"
+
+    choose = batch.choose_segment_network
+
+    def buggy(src, settings):
+        if src == str(bad):
+            raise ZeroDivisionError("division by zero")
+        return choose(src, settings)
+
+    monkeypatch.setattr(batch, "_ray", cpu_cluster())
+    monkeypatch.setattr(batch, "_start_ray", lambda ray, settings, log: None)
+    monkeypatch.setattr(batch, "choose_segment_network", buggy)
+    said = []
+    settings = BatchSettings(upscale=UpscaleSettings(network=ModelSettings(scale=2, model="fast")))
+    with pytest.raises(Submitted):  # the good input's first segment: the run went on past the bad one
+        batch.run_batch([str(bad), str(good)], tmp_path / "out", settings, progress=False, log=said.append)
+    log = tmp_path / "out" / batch.ERRORS
+    assert [line for line in said if line.startswith("warning")] == [
+        f"warning: ZeroDivisionError: division by zero (a bug in vsr; the traceback is in {log}); {bad.name} passed over"]
+    assert "Traceback" in log.read_text() and "ZeroDivisionError" in log.read_text()

@@ -137,12 +137,16 @@ def test_a_gpu_backend_named_where_there_is_none_refuses_before_any_work(data, t
             f"vsr: error: backend {backend} cannot run here: {NO_GPU_REASON}"]
 
 
-def test_auto_says_why_it_skipped_the_gpu_backends(tmp_path, monkeypatch):
+def test_auto_says_why_it_skipped_the_gpu_backends_once_per_machine(tmp_path, monkeypatch):
     if GPU:
         pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # a machine that has heard nothing yet
     messages = []
-    Upscaler(ModelSettings(scale=2, model="fast", backend="auto", precision="fp32"), log=messages.append, size=(32, 24))
+    for _ in range(2):
+        Upscaler(ModelSettings(scale=2, model="fast", backend="auto", precision="fp32"), log=messages.append,
+                 size=(32, 24))
     assert f"skipped tensorrt: {NO_GPU_REASON}" in messages[0] and f"skipped cuda: {NO_GPU_REASON}" in messages[0]
+    assert messages[1].startswith("backend: cpu") and "skipped" not in messages[1]
 
 
 def test_auto_encoder_is_nvenc_only_where_it_opens():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -307,7 +308,10 @@ def load_degraded_pairs(folders: Sequence[str | Path], settings: PairSettings, w
         if not quiet:
             print(f"degrading {len(images)} images into {path} (once; later runs read it)", file=sys.stderr, flush=True)
         jobs = [(p, i, settings) for i, p in enumerate(images)]
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        # forkserver, not fork: a fork of a process where torch, OpenVINO or ONNX Runtime run
+        # threads can inherit a lock held by one of them and hang (it did in the test suite).
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
+                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
             results = list(pool.map(_image_pairs_job, jobs, chunksize=4))
         hr = np.concatenate([r[0] for r in results])
         lr = np.concatenate([r[1] for r in results])

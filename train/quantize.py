@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import av
 import numpy as np
 
-from vsr.backends import BackendSettings, OnnxRuntimeCpu, OpenVinoCpu, openvino_core
+from vsr.backends import BackendSettings, OnnxRuntimeCpu, OpenVinoCpu, import_openvino, openvino_core
 from vsr.colour import rgb_to_y
 from vsr.errors import InputError
 from vsr.images import image_files, read_rgb
@@ -113,6 +113,7 @@ def quantize_nncf(graph: bytes, frames: Sequence[np.ndarray], validation: Valida
     the graph, run by OpenVINO, loses at most INT8_TOLERANCE_DB of PSNR on `validation`."""
     import logging
 
+    import_openvino()  # NNCF imports OpenVINO: without its telemetry (see import_openvino)
     import nncf
     import onnx
 

@@ -8,6 +8,7 @@ the engine): it saves two float copies of every frame, which at 4K cost as much 
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Optional
@@ -19,6 +20,7 @@ from .backend_settings import BackendSettings
 from .errors import BackendUnavailable
 from .gpu_backends import CudaTorch, TensorRt
 from .machine import bf16_kind
+from .said import first_time
 from .models import multiply_adds_per_pixel
 from .speed import engine_ms
 from .weights import Network
@@ -99,6 +101,19 @@ class OnnxRuntimeCpu:
         self.session = None
 
 
+def import_openvino():
+    """`import openvino`, without the telemetry its import sends. OpenVINO 2026.4 posts an event
+    when imported, unasked, from a thread that forks a process to send it (and ends that process
+    with SIGTERM after 3 s). A fork of a process whose threads hold locks can hang in the child,
+    and it did: `vsr bench` waited at exit for a child that had taken vsr's SIGTERM handler with
+    it. With openvino_telemetry unimportable, OpenVINO takes its own stub (as where the package
+    is missing) and nothing is sent."""
+    sys.modules.setdefault("openvino_telemetry", None)
+    import openvino
+
+    return openvino
+
+
 @lru_cache(maxsize=1)
 def openvino_core():
     """One OpenVINO Core for the process, kept to its end.
@@ -112,8 +127,7 @@ def openvino_core():
     float layers in bfloat16, which scored fast x3 0.007 dB lower on Set5. bf16 is asked for
     per compiled model, where chosen (`--precision bf16`, or measured faster by `cpu`).
     """
-    import openvino as ov
-
+    ov = import_openvino()
     core = ov.Core()
     core.set_property("CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     return core
@@ -133,7 +147,7 @@ class OpenVinoCpu:
     @staticmethod
     def available() -> tuple[bool, str]:
         try:
-            import openvino  # noqa: F401
+            import_openvino()
         except ImportError as exc:
             return False, f"openvino is not installed ({exc})"
         return True, "openvino is installed"
@@ -171,7 +185,7 @@ class OpenVinoCpu:
 def _with_u8_ends(model):
     """An OpenVINO model of float Y in 0..1 given uint8 ends: x / 255 in (as a multiply by
     1/255 in float32, as Upscaler does), floor(clamp(y * 255 + 0.5, 0, 255)) out."""
-    import openvino as ov
+    ov = import_openvino()
     import openvino.opset13 as ops
     from openvino.preprocess import PrePostProcessor
 
@@ -206,8 +220,22 @@ class TorchCpu:
 
     @torch.inference_mode()
     def run_tensor(self, y: torch.Tensor) -> torch.Tensor:
-        """The device stage's interface, on CPU tensors: how its structure is tested without a GPU."""
-        return self.net.module(y)
+        """The device stage's interface, on CPU tensors: how its structure is tested without a GPU.
+
+        Convolutions run in ATen's own im2col + GEMM, not oneDNN: oneDNN's kernels sum in an
+        order that depends on the input's shape (on AVX2, with ONEDNN_MAX_CPU_ISA=AVX2 here, up
+        to 4e-7 apart between a tile and the whole frame, enough to round 6 of butterfly's x3
+        pixels the other way), so tiles and stripes would not give exactly the untiled output.
+        ATen sums each output pixel in one order whatever the shape: the same on AVX2 and
+        AVX-512, bit for bit. It costs time (balanced x3 at 640x360: 0.29 s -> 0.68 s on 2 busy
+        cores); this is the reference engine, and `cpu` runs OpenVINO or ONNX Runtime.
+        """
+        # set_flags, not flags(): flags() also sets oneDNN's TF32 switch, which warns on a CPU build.
+        was = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+        try:
+            return self.net.module(y)
+        finally:
+            torch.backends.mkldnn.set_flags(was, None, None, None)
 
     def close(self) -> None:
         pass
@@ -410,7 +438,7 @@ def choose_backend(requested: str, net: Network, settings: BackendSettings,
     candidate, skipped = first_runnable(requested)
     backend = candidate(net, settings)
     backend.load()
-    if log:
-        notes = "; ".join(filter(None, [getattr(backend, "detail", ""), *(f"skipped {s}" for s in skipped)]))
+    if log:  # why a backend was skipped (a CPU-only build has no GPU) is said once per machine
+        notes = "; ".join(filter(None, [getattr(backend, "detail", ""), *(f"skipped {s}" for s in first_time(skipped))]))
         log(f"backend: {backend.name}" + (f" ({notes})" if notes else ""))
     return backend

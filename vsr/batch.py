@@ -176,7 +176,7 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
             try:
                 chosen, said = ray.get(choosing[src])
             except ray.exceptions.RayError as exc:  # this input fails, the rest go on
-                results[src].error = str(_cause(ray, exc))
+                results[src].error = str(_cause(ray, exc, out))
                 log(f"warning: {results[src].error}; {src.name} passed over")
                 del left[src]  # nothing of it to join
                 continue
@@ -203,7 +203,7 @@ def _run(ray, sources: list[Path], out: Path, settings: BatchSettings, manifest:
         try:
             frames, said = ray.get(ready[0])
         except ray.exceptions.RayError as exc:  # this input fails, the rest go on
-            cause = _cause(ray, exc)
+            cause = _cause(ray, exc, out)
             if not result.error:
                 log(f"warning: {cause}; {src.name} passed over")
             result.error = str(cause)
@@ -249,12 +249,18 @@ def choose_segment_network(src: str, settings: UpscaleSettings) -> tuple[dict, l
     return {"backend": backend, "precision": precision}, said
 
 
-def _cause(ray, exc: Exception) -> Exception:
-    """Why a task failed: its own error, or why its worker died; a bug in the task is raised
-    again (its traceback, not a line)."""
+ERRORS = "vsr-batch-errors.log"  # in the output folder: the tracebacks of inputs that failed by a bug
+
+
+def _cause(ray, exc: Exception, out: Path) -> Exception:
+    """Why a task failed: its own error, or why its worker died. A bug in the task fails its
+    input alone, as a user's mistake does: the line names the error, and its traceback (which
+    Ray's error carries from the worker) goes to OUT/vsr-batch-errors.log."""
     cause = getattr(exc, "cause", None) or exc
     if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(cause, VsrError):
-        raise exc
+        with open(out / ERRORS, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n{exc}\n\n")
+        return InputError(f"{type(cause).__name__}: {cause} (a bug in vsr; the traceback is in {out / ERRORS})")
     return cause
 
 

@@ -79,6 +79,8 @@ class Summary:
     stages: list[Stage]
     damage: Damage = field(default_factory=Damage)
     source: Optional[SourceChoice] = None  # the kind of model taken for the input, and why
+    unit: str = "frame"  # "frame" (a video), or "image" (an image, or a folder's images)
+    sizes_vary: bool = False  # a folder's images are not all of size_in (which is then the first one's)
 
     @property
     def fps(self) -> float:
@@ -94,17 +96,23 @@ class Summary:
             "size_in": list(self.size_in), "size_out": list(self.size_out), "model": self.model, "backend": self.backend,
             "stages_ms_per_frame": {s.name: round(s.ms_per_frame(), 2) for s in self.stages},
             "limiting_stage": self.limiting().name, "damage": self.damage.as_dict(),
-            "source": self.source.as_dict() if self.source else None,
+            "source": self.source.as_dict() if self.source else None, "unit": self.unit, "sizes_vary": self.sizes_vary,
         }
 
     def paragraph(self) -> str:
-        stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
         (wi, hi), (wo, ho) = self.size_in, self.size_out
-        return (f"{self.frames} frames {wi}x{hi} -> {wo}x{ho} in {self.seconds:.1f} s ({self.fps:.{1 if self.fps >= 1 else 2}f} fps) "
-                f"with {self.model} on {self.backend}"
+        sizes = "of several sizes" if self.sizes_vary else f"{wi}x{hi} -> {wo}x{ho}"
+        count = f"{self.frames} {self.unit}{'' if self.frames == 1 else 's'}"
+        if self.unit == "frame":
+            rate = f"{self.fps:.{1 if self.fps >= 1 else 2}f} fps"
+            stages = ", ".join(f"{s.name} {s.ms_per_frame():.1f} ms" for s in self.stages)
+            timing = f". Busy time per frame: {stages}; {self.limiting().name} limited the speed"
+        else:  # an image's time is what matters, not a rate
+            rate = f"{self.seconds / max(self.frames, 1):.2f} s an image" if self.frames > 1 else ""
+            timing = ""
+        return (f"{count} {sizes} in {self.seconds:.1f} s{f' ({rate})' if rate else ''} with {self.model} on {self.backend}"
                 + (f" (for {self.source.kind} input: {self.source.reason})" if self.source else "")
-                + f". Busy time per frame: {stages}; {self.limiting().name} limited the speed. "
-                f"Wrote {self.output}." + (f" Damage: {self.damage.describe()}." if self.damage.describe() else ""))
+                + f"{timing}. Wrote {self.output}." + (f" Damage: {self.damage.describe()}." if self.damage.describe() else ""))
 
 
 def _stderr(message: str) -> None:
@@ -395,7 +403,7 @@ def upscale_image(src: Path, out: Path, settings: UpscaleSettings, log: Callable
     write_rgb(out, result)
     h, w = rgb.shape[:2]
     return Summary(str(src), str(out), 1, stage.busy, (w, h), (result.shape[1], result.shape[0]),
-                   upscaler.net.name, upscaler.backend.name, [stage], source=source)
+                   upscaler.net.name, upscaler.backend.name, [stage], source=source, unit="image")
 
 
 def _image_source(settings: UpscaleSettings) -> SourceChoice:
@@ -421,20 +429,21 @@ def upscale_folder(src: Path, out: Path, settings: UpscaleSettings, progress: bo
     upscaler = Upscaler(replace(settings.network, source=source.kind), log)
     log(source.line())
     bar = Progress(len(files), "images", enabled=progress)
-    stage, started, failed, one = Stage("upscale"), time.perf_counter(), [], None
+    stage, started, failed, done = Stage("upscale"), time.perf_counter(), [], []
     for i, path in enumerate(files):
         try:
-            one = upscale_image(path, out / path.name, settings, log, upscaler)
+            done.append(upscale_image(path, out / path.name, settings, log, upscaler))
         except (InputError, OutputError) as exc:
             failed.append(path.name)
             log(f"warning: {exc}; passed over")
         else:
-            stage.busy += one.stages[0].busy
+            stage.busy += done[-1].stages[0].busy
             stage.frames += 1
         bar.update(i + 1)
     bar.close(len(files))
     if failed:
         raise InputError(f"{len(failed)} of {len(files)} images could not be upscaled ({', '.join(failed)}); "
                          f"the other {len(files) - len(failed)} are in {out}")
-    return Summary(str(src), str(out), len(files), time.perf_counter() - started, one.size_in, one.size_out,
-                   upscaler.net.name, upscaler.backend.name, [stage], source=source)
+    return Summary(str(src), str(out), len(files), time.perf_counter() - started, done[0].size_in, done[0].size_out,
+                   upscaler.net.name, upscaler.backend.name, [stage], source=source, unit="image",
+                   sizes_vary=len({d.size_in for d in done}) > 1)

@@ -17,6 +17,7 @@ def models_command(scale, as_json) -> None:
     fast       the cheapest: SRCNN's Set5 PSNR at x2 and x4, the ESPCN paper's at x3
     balanced   better than ESPCN at about half its cost (vsr upscale's default)
     espcn      the ESPCN of Shi et al. 2016, the reference
+    quality    EDSR-baseline on Y: the best Set5 PSNR, at seconds a frame on a CPU (photos, offline video)
     """
     from vsr.shipped import format_models, shipped_models
 
