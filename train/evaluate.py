@@ -11,6 +11,7 @@ from vsr.colour import rgb_to_y
 from vsr.images import image_files, read_rgb
 from .imresize import hr_lr_pair, imresize
 from .metrics import psnr, shave, ssim
+from .niqe import niqe as niqe_of
 
 YUpscaler = Callable[[np.ndarray], np.ndarray]
 
@@ -31,9 +32,9 @@ def backend_y_upscaler(backend) -> YUpscaler:
     return lambda y: backend.run(np.ascontiguousarray(y, dtype=np.float32)[None, None])[0, 0]
 
 
-def _scores(sr_y: np.ndarray, hr_y: np.ndarray, scale: int) -> dict:
+def _scores(sr_y: np.ndarray, hr_y: np.ndarray, scale: int, with_niqe: bool = False) -> dict:
     a, b = shave(sr_y, scale), shave(hr_y, scale)
-    return {"psnr": psnr(a, b), "ssim": ssim(a, b)}
+    return {"psnr": psnr(a, b), "ssim": ssim(a, b), **({"niqe": niqe_of(a)} if with_niqe else {})}
 
 
 def as_stored(sr_y: np.ndarray) -> np.ndarray:
@@ -41,8 +42,9 @@ def as_stored(sr_y: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(sr_y * 255.0), 0, 255)
 
 
-def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None) -> dict:
-    """Score bicubic (and the model, if given) on every image of `data`.
+def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None, niqe: bool = False) -> dict:
+    """Score bicubic (and the model, if given) on every image of `data`: PSNR and SSIM, and
+    NIQE if asked (no reference: how natural the output looks; lower is better).
 
     The model sees the Y of the LR image and its output is stored as 8-bit Y would be.
     """
@@ -50,24 +52,25 @@ def evaluate(data: str | Path, scale: int, upscale_y: Optional[YUpscaler] = None
     for path in image_files(data):
         hr, lr = hr_lr_pair(read_rgb(path), scale)
         hr_y = rgb_to_y(hr)
-        row = {"name": path.name, "bicubic": _scores(rgb_to_y(imresize(lr, scale)), hr_y, scale)}
+        row = {"name": path.name, "bicubic": _scores(rgb_to_y(imresize(lr, scale)), hr_y, scale, niqe)}
         if upscale_y is not None:
-            row["model"] = _scores(as_stored(upscale_y(rgb_to_y(lr) / 255.0)), hr_y, scale)
+            row["model"] = _scores(as_stored(upscale_y(rgb_to_y(lr) / 255.0)), hr_y, scale, niqe)
         images.append(row)
     for method in ("bicubic", "model"):
         if method in images[0]:
-            sums[method] = {
-                k: float(np.mean([r[method][k] for r in images])) for k in ("psnr", "ssim")
-            }
+            sums[method] = {k: float(np.mean([r[method][k] for r in images])) for k in images[0][method]}
     return {"scale": scale, "data": str(data), "mean": sums, "images": images}
 
 
 def format_table(result: dict) -> str:
     """The evaluation as a fixed-width table, one image a row and the mean last."""
     methods = list(result["mean"])
-    head = f"{'image':<24}" + "".join(f"{m + ' PSNR':>14}{m + ' SSIM':>14}" for m in methods)
+    niqe = "niqe" in result["mean"][methods[0]]
+    head = f"{'image':<24}" + "".join(f"{m + ' PSNR':>14}{m + ' SSIM':>14}" + (f"{m + ' NIQE':>14}" if niqe else "")
+                                      for m in methods)
     lines = [f"{result['data']}, x{result['scale']}, Y channel (BT.601), {result['scale']} px shaved", head]
     for row in result["images"] + [{"name": "mean", **result["mean"]}]:
-        cells = "".join(f"{row[m]['psnr']:>14.2f}{row[m]['ssim']:>14.4f}" for m in methods)
+        cells = "".join(f"{row[m]['psnr']:>14.2f}{row[m]['ssim']:>14.4f}" + (f"{row[m]['niqe']:>14.3f}" if niqe else "")
+                        for m in methods)
         lines.append(f"{row['name']:<24}{cells}")
     return "\n".join(lines)

