@@ -27,6 +27,7 @@ RUNS = {
     ("quality", 3): ["quality_x2", "quality_x2_patch48", "quality_x3", "quality_x3_stage2"],
     ("quality", 4): ["quality_x2", "quality_x2_patch48", "quality_x4", "quality_x4_stage2"],
 }
+RUNS["sharp", 4] = [*RUNS["balanced", 4], "sharp_x4"]  # balanced's, then the adversarial stage
 # The compressed-input weights: the clean file's stages, then the compressed stage.
 COMPRESSED_RUNS = {(m, s): [*RUNS[m, s], f"{m}_x{s}_compressed"] for m in ("fast", "balanced") for s in (2, 3, 4)}
 

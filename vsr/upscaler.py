@@ -60,6 +60,7 @@ class ModelSettings:
     source: str = "auto"
     tile: int = 0  # run the network on tiles of this many input pixels a side (0: whole, or stripes; see STRIPE_FLOATS)
     ensemble: bool = False  # average the eight flips and rotations (EDSR+'s self-ensemble): 8x the cost
+    sharpness: Optional[float] = None  # sharp only: 0 (its PSNR model) .. 1 (sharp), weights blended at load
 
 
 class Upscaler:
@@ -76,7 +77,8 @@ class Upscaler:
     def __init__(self, settings: ModelSettings = ModelSettings(), log: Optional[Callable[[str], None]] = None,
                  size: Optional[tuple[int, int]] = None, bits: tuple[int, int] = (8, 8), warm: bool = True):
         self.scale = settings.scale
-        self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean")
+        self.net = load_network(settings.model, settings.scale, "compressed" if settings.source == "compressed" else "clean",
+                                settings.sharpness)
         self.radius = receptive_radius(self.net.module)
         self.widest = widest_activation(self.net.module)
         self.tile, self.ensemble = settings.tile, settings.ensemble

@@ -6,6 +6,7 @@ was trained and its SHA-256, so a damaged shipped file is refused rather than ru
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -16,12 +17,16 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import SettingsError, WeightsError
 from .models import MODELS, build_model
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # The models that ship for every scale, fastest first.
 SHIPPED = ("fast", "balanced", "espcn", "quality")
+# Models chosen by how they look rather than by PSNR: trained with perceptual and adversarial
+# losses (train/adversarial.py) from a PSNR model of the same shape, their manifest's
+# "blends_with", toward which --sharpness takes them. They ship where trained (`vsr models`).
+PERCEPTUAL = ("sharp",)
 # Those that ship for compressed input too (trained on LR through real encoders), as MODEL_xS_compressed.pt.
 COMPRESSED_MODELS = ("fast", "balanced")
 KINDS = ("clean", "compressed")
@@ -42,7 +47,7 @@ def shipped_weights(scale: int, model: str = "espcn", kind: str = "clean") -> Pa
 def weights_path(model: str, scale: int, kind: str = "clean") -> Path:
     """The weights file of a shipped model's name (fast, balanced, espcn, quality) for an input `kind`, or
     `model` as a path (whatever the kind)."""
-    if model in SHIPPED:
+    if model in SHIPPED or model in PERCEPTUAL:
         if kind == "compressed" and model not in COMPRESSED_MODELS:
             raise WeightsError(f"{model} has no weights for compressed input; those of "
                                f"{', '.join(COMPRESSED_MODELS)} do")
@@ -120,6 +125,7 @@ class Network:
     module: nn.Module
     path: Path
     manifest: dict
+    sharpness: Optional[float] = None  # blended with its PSNR model (--sharpness), weights in between
 
     @property
     def scale(self) -> int:
@@ -127,7 +133,7 @@ class Network:
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return self.path.stem + ("" if self.sharpness is None else f" at sharpness {self.sharpness:g}")
 
     def int8_graph(self, engine: str) -> Optional[Path]:
         """The int8 ONNX graph that `vsr quantize` made for `engine` beside the weights, if any."""
@@ -151,7 +157,35 @@ class Network:
         return bool(record) and record["loss_db"] <= INT8_TOLERANCE_DB
 
 
-def load_network(model: str, scale: int, kind: str = "clean") -> Network:
-    """The network for a shipped model's name (for `kind` of input) or a weights file, at `scale`, with its manifest."""
+def load_network(model: str, scale: int, kind: str = "clean", sharpness: Optional[float] = None) -> Network:
+    """The network for a shipped model's name (for `kind` of input) or a weights file, at `scale`, with its manifest.
+
+    `sharpness` (0..1) takes a perceptual model (PERCEPTUAL) toward the PSNR model it was
+    trained from, as ESRGAN's network interpolation does: 1 is the model, 0 the PSNR model
+    (with its int8 graphs), and between them the weights blended once, here (float32: no int8
+    graph exists for a blend), so that it costs nothing a frame.
+    """
     path = weights_path(model, scale, kind)
-    return Network(load_model(path, scale=scale), path, read_manifest(path) or {})
+    net = Network(load_model(path, scale=scale), path, read_manifest(path) or {})
+    if sharpness is None or sharpness == 1:
+        return net
+    if not 0 <= sharpness <= 1:
+        raise SettingsError(f"--sharpness {sharpness:g}: give a number from 0 to 1")
+    partner = net.manifest.get("blends_with")
+    if partner is None:
+        raise SettingsError(f"--sharpness is for {' and '.join(PERCEPTUAL)} (trained from a PSNR model it can "
+                            f"blend with); {model} is not")
+    base = load_network(partner, scale, kind)
+    if sharpness == 0:
+        return base
+    blended = blend(base.module, net.module, sharpness)
+    manifest = {k: v for k, v in net.manifest.items() if k not in ("int8", "bf16")}
+    return Network(blended, path, manifest, sharpness)
+
+
+def blend(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
+    """ESRGAN's network interpolation: `b`'s architecture with weights (1 - alpha) * a + alpha * b."""
+    out = copy.deepcopy(b)
+    mixed = {k: torch.lerp(v_a, b.state_dict()[k], alpha) for k, v_a in a.state_dict().items()}
+    out.load_state_dict(mixed)
+    return out.eval()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .options import engine_options, quality_options, quiet_log, scale_and_model_options, settings_from, source_option
+from .options import (engine_options, quality_options, quiet_log, scale_and_model_options, settings_from, sharpness_option,
+                      source_option)
 
 
 @click.command("batch")
@@ -15,6 +16,7 @@ from .options import engine_options, quality_options, quiet_log, scale_and_model
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: each input's upscaled file under its own name, and the manifest.")
 @scale_and_model_options
+@sharpness_option
 @source_option()
 @engine_options
 @quality_options
@@ -26,7 +28,7 @@ from .options import engine_options, quality_options, quiet_log, scale_and_model
               help="Join this Ray cluster (e.g. auto, or ray://head:10001) instead of starting one here.")
 @click.option("--quiet", is_flag=True, help="No progress line; warnings still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input on stdout.")
-def batch_command(inputs, out, scale, model, source_kind, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
+def batch_command(inputs, out, scale, model, sharpness, source_kind, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
                   tile, ensemble, segment_seconds, workers, address, quiet, as_json) -> None:
     """Upscale many videos, and long ones, in parallel on Ray, into the folder --out.
 
@@ -42,7 +44,7 @@ def batch_command(inputs, out, scale, model, source_kind, backend, precision, co
     from vsr.batch import BatchSettings, run_batch
 
     upscale = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
-                            source_kind, tile, ensemble)
+                            source_kind, tile, ensemble, sharpness)
     settings = BatchSettings(upscale=upscale, segment_seconds=segment_seconds, workers=workers, address=address)
     log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     results = run_batch(list(inputs), out, settings, progress=not quiet and not as_json, log=log)

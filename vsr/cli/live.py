@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import BACKEND_CHOICES, MODEL_HELP, source_option
+from .options import BACKEND_CHOICES, MODEL_HELP, sharpness_option, source_option
 
 
 @click.command("live")
@@ -12,6 +12,7 @@ from .options import BACKEND_CHOICES, MODEL_HELP, source_option
 @click.option("--scale", type=click.IntRange(2, 4), default=3, show_default=True)
 @click.option("--model", "--weights", "model", default=None, metavar="NAME|PATH",
               help=MODEL_HELP + " [default: the best that holds --target-fps].")
+@sharpness_option
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
               help="Take the best model whose network holds N fps here, measured at the source's size "
                    "[default: the source's frame rate].")
@@ -28,7 +29,7 @@ from .options import BACKEND_CHOICES, MODEL_HELP, source_option
 @click.option("--frames", type=click.IntRange(0), default=0, show_default=True, help="Stop after N frames (0: never).")
 @click.option("--snapshots", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the PNGs that the s key saves.")
-def live_command(source, camera, scale, model, target_fps, source_kind, backend, precision, threads, compare, record, overwrite, no_window, frames,
+def live_command(source, camera, scale, model, sharpness, target_fps, source_kind, backend, precision, threads, compare, record, overwrite, no_window, frames,
                  snapshots) -> None:
     """Upscale a camera (or file, or stream) live in a window, with FPS and latency shown.
 
@@ -48,7 +49,7 @@ def live_command(source, camera, scale, model, target_fps, source_kind, backend,
     if model is not None and target_fps is not None:
         raise click.UsageError("give --model or --target-fps, not both")
     network = ModelSettings(scale=scale, model=model or "balanced", backend=backend, precision=precision,
-                            threads=threads, source=source_kind)
+                            threads=threads, source=source_kind, sharpness=sharpness)
     settings = LiveSettings(source=source if source is not None else str(camera or 0), network=network,
                             target_fps=None if model else (target_fps or 0), compare=compare, record=record, overwrite=overwrite,
                             window=not no_window,

@@ -3,7 +3,16 @@ import click
 
 # Must list vsr.backends.BACKENDS and its pending GPU names; a test keeps them equal.
 BACKEND_CHOICES = ["auto", "cpu", "cuda", "tensorrt", "openvino", "onnxruntime", "torch", "opencv-dnn", "bicubic"]
-MODEL_HELP = "fast, balanced, espcn or quality (see `vsr models`), or a weights file"
+MODEL_HELP = ("fast, balanced, espcn or quality (see `vsr models`); sharp (detail invented by a GAN-trained "
+              "network; x4 only so far); or a weights file")
+SHARPNESS_HELP = ("With --model sharp: 0 is the PSNR model sharp was trained from (balanced, faithful and soft), 1 "
+                  "is sharp, and between them the two networks' weights are blended once at load (ESRGAN's network "
+                  "interpolation; float32), for as much invented detail as you like [default: 1].")
+
+
+def sharpness_option(f):
+    """--sharpness, for the commands that take --model."""
+    return click.option("--sharpness", type=click.FloatRange(0, 1), default=None, metavar="A", help=SHARPNESS_HELP)(f)
 
 
 def quiet_log(message: str) -> None:
@@ -77,13 +86,13 @@ def quality_options(f):
 
 
 def settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict, source_kind="auto",
-                  tile=0, ensemble=False, **more):
+                  tile=0, ensemble=False, sharpness=None, **more):
     """The UpscaleSettings of those options (and of `more` of its fields)."""
     from vsr.media import EncodeSettings
     from vsr.pipeline import UpscaleSettings
     from vsr.upscaler import ModelSettings
 
     network = ModelSettings(scale=int(scale), model=model or "balanced", backend=backend, precision=precision,
-                            threads=threads, source=source_kind, tile=tile, ensemble=ensemble)
+                            threads=threads, source=source_kind, tile=tile, ensemble=ensemble, sharpness=sharpness)
     encode = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, threads=threads)
     return UpscaleSettings(network=network, encode=encode, strict=strict, **more)

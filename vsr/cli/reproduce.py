@@ -7,7 +7,7 @@ import click
 
 
 @click.command("reproduce")
-@click.option("--model", type=click.Choice(["fast", "balanced", "espcn", "quality"]), default="espcn",
+@click.option("--model", type=click.Choice(["fast", "balanced", "espcn", "quality", "sharp"]), default="espcn",
               show_default=True, help="Which shipped model to train again.")
 @click.option("--scale", type=click.IntRange(2, 4), required=True, help="Its scale.")
 @click.option("--source", type=click.Choice(["clean", "compressed"]), default="clean", show_default=True,

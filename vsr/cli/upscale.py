@@ -5,13 +5,15 @@ import json
 
 import click
 
-from .options import engine_options, quality_options, quiet_log, scale_and_model_options, settings_from, source_option
+from .options import (engine_options, quality_options, quiet_log, scale_and_model_options, settings_from, sharpness_option,
+                      source_option)
 
 
 @click.command("upscale")
 @click.argument("src", metavar="IN", type=click.Path(path_type=str))
 @click.argument("out", metavar="OUT", type=click.Path(path_type=str))
 @scale_and_model_options
+@sharpness_option
 @click.option("--target-fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
               help="Instead of --model: the best model whose network holds N fps here, measured at the video's "
                    "size (a second per model, then cached), leaving 60 % of each frame's time to decoding, "
@@ -24,7 +26,7 @@ from .options import engine_options, quality_options, quiet_log, scale_and_model
               help="No progress line, no summary; warnings and notes of what is dropped, converted or reduced "
                    "still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-def upscale_command(src, out, scale, model, target_fps, source_kind, backend, precision, codec, crf, preset, pix_fmt,
+def upscale_command(src, out, scale, model, sharpness, target_fps, source_kind, backend, precision, codec, crf, preset, pix_fmt,
                     threads, strict, tile, ensemble, overwrite, quiet, as_json) -> None:
     """Upscale IN to OUT by --scale: a video (audio, subtitles and timing kept), an image,
     or a folder of images (OUT is then a folder).
@@ -42,7 +44,7 @@ def upscale_command(src, out, scale, model, target_fps, source_kind, backend, pr
     if model is not None and target_fps is not None:
         raise click.UsageError("give --model or --target-fps, not both")
     settings = settings_from(scale, model, backend, precision, codec, crf, preset, pix_fmt, threads, strict,
-                             source_kind, tile, ensemble, target_fps=target_fps, overwrite=overwrite)
+                             source_kind, tile, ensemble, sharpness, target_fps=target_fps, overwrite=overwrite)
     log = quiet_log if quiet else (lambda message: click.echo(message, err=True))
     summary = upscale_path(src, out, settings, progress=not quiet and not as_json, log=log)
     if as_json:
