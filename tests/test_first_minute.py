@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 from clips import run_vsr
-from vsr.weights import SHIPPED
+from vsr.weights import PERCEPTUAL, SHIPPED
 
 
 def test_version_is_the_installed_distributions():
@@ -18,7 +18,7 @@ def test_version_is_the_installed_distributions():
 
 def test_models_help_names_every_shipped_model():
     text = run_vsr("models", "--help").stdout
-    assert all(re.search(rf"^\s+{name}\s+\S", text, re.M) for name in SHIPPED), text
+    assert all(re.search(rf"^\s+{name}\s+\S", text, re.M) for name in SHIPPED + PERCEPTUAL), text
 
 
 def test_one_image_is_summed_up_as_an_image_without_a_frame_rate(data, tmp_path):

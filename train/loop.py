@@ -116,8 +116,9 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = PIXEL_LOSSES[cfg.loss]
     perceptual = cfg.gan > 0 or cfg.perceptual > 0  # the adversarial stage: kept by NIQE, not PSNR
-    if perceptual and cfg.source != "clean":
-        raise SettingsError("--gan and --perceptual train on clean input for now; drop --source compressed")
+    if perceptual and (cfg.source != "clean" or cfg.model == "mdsr"):
+        raise SettingsError("--gan and --perceptual train one scale on clean input for now; "
+                            "drop --source compressed, and train edsr rather than mdsr")
     vgg = load_vgg16(cfg.vgg, last="conv4_3").to(device) if cfg.perceptual > 0 else None
     adversary = make_adversary(cfg.discriminator, cfg.gan_loss, cfg.disc_width, cfg.lr, device) if cfg.gan else None
 
@@ -242,11 +243,15 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
                     "ema": None if ema is None else ema.state_dict(),
                     **({"discriminator": adversary.net.state_dict(),
                         "discriminator_optimizer": adversary.opt.state_dict()} if adversary is not None else {}),
+                    # best_psnr: the best score, PSNR, or -NIQE in the adversarial stage (named for the first)
                     "step": step, "best_psnr": best, "wall_s": wall, "config": config_record(cfg), "init": init}
             torch.save(ckpt, out / "last.pt.tmp")
             os.replace(out / "last.pt.tmp", last_path)
     progress.close(step, latest)
     best_json = out / "best.json"  # absent only if a resumed run never beat the checkpoint's best
+    if best == -math.inf:  # an adversarial run none of whose checkpoints reached bicubic's PSNR
+        raise SettingsError(f"{out}: no checkpoint scored at or above bicubic's PSNR on {cfg.val}, so none was "
+                            "kept; lower --gan or --perceptual, or raise --pixel-weight")
     return json.loads(best_json.read_text()) if best_json.exists() else {"validation": {"psnr": best}}
 
 

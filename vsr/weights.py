@@ -167,14 +167,16 @@ def load_network(model: str, scale: int, kind: str = "clean", sharpness: Optiona
     """
     path = weights_path(model, scale, kind)
     net = Network(load_model(path, scale=scale), path, read_manifest(path) or {})
-    if sharpness is None or sharpness == 1:
+    if sharpness is None:
         return net
-    if not 0 <= sharpness <= 1:
-        raise SettingsError(f"--sharpness {sharpness:g}: give a number from 0 to 1")
     partner = net.manifest.get("blends_with")
     if partner is None:
         raise SettingsError(f"--sharpness is for {' and '.join(PERCEPTUAL)} (trained from a PSNR model it can "
                             f"blend with); {model} is not")
+    if not 0 <= sharpness <= 1:
+        raise SettingsError(f"--sharpness {sharpness:g}: give a number from 0 to 1")
+    if sharpness == 1:
+        return net
     base = load_network(partner, scale, kind)
     if sharpness == 0:
         return base

@@ -52,6 +52,8 @@ def eval_command(data, video, scale, degrade, frames, model, sharpness, source_k
     """
     if (data is None) == (video is None):
         raise click.UsageError("give --data (a folder of images) or --video (a clip), one of them")
+    if niqe and (degrade or video):
+        raise click.UsageError("--niqe scores images (--data without --degrade); video is scored by PSNR, SSIM and flicker")
     if degrade or video:
         _eval_video(data, video, scale, degrade, frames, model, sharpness, source_kind, precision, backend, ensemble,
                     bicubic_only, as_json)

@@ -18,6 +18,7 @@ def models_command(scale, as_json) -> None:
     balanced   better than ESPCN at about half its cost (vsr upscale's default)
     espcn      the ESPCN of Shi et al. 2016, the reference
     quality    EDSR-baseline on Y: the best Set5 PSNR, at seconds a frame on a CPU (photos, offline video)
+    sharp      balanced's cost, trained with a GAN: invented detail, lower NIQE (x4; --sharpness blends)
     """
     from vsr.shipped import format_models, shipped_models
 
