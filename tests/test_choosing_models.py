@@ -11,7 +11,7 @@ from vsr import target_fps
 from vsr.pipeline import NETWORK_SHARE
 from vsr.target_fps import Candidate, choose
 from vsr.upscaler import ModelSettings
-from vsr.weights import WEIGHTS_DIR, load_network, sha256
+from vsr.weights import load_network, sha256, shipped_scales
 
 MEASURED = [Candidate("fast", "cpu (openvino int8)", 32.6, 15.0),  # 66.7 fps
             Candidate("balanced", "cpu (openvino int8)", 33.1, 30.0),  # 33.3 fps
@@ -114,7 +114,7 @@ def test_models_lists_every_shipped_model_with_its_cost_and_quality():
     done = run_vsr("models", "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    sharp = {s for s in (2, 3, 4) if (WEIGHTS_DIR / f"sharp_x{s}.pt").is_file()}  # where it ships so far
+    sharp = shipped_scales("sharp")  # where it ships so far
     assert [(r["model"], r["kind"], r["scale"]) for r in rows] == [
         (m, k, s) for s in (2, 3, 4)
         for k, models in (("clean", ("fast", "balanced", "espcn", "quality", *(("sharp",) if s in sharp else ()))),

@@ -14,7 +14,7 @@ from vsr.backends import BackendSettings, BackendUnavailable, choose_backend
 from vsr.images import read_rgb
 from vsr.machine import bf16_kind, has_vnni
 from vsr.models import multiply_adds_per_pixel
-from vsr.weights import INT8_TOLERANCE_DB, WEIGHTS_DIR, load_network
+from vsr.weights import INT8_TOLERANCE_DB, load_network, shipped_scales
 
 
 def test_upscale_x2_uses_keys_cubic_weights():
@@ -155,7 +155,7 @@ def test_compressed_models_score_their_manifests_beat_bicubic_and_cost_what_the_
 
 
 # sharp ships at the scales it is trained for so far (x4)
-SHARP = [("sharp", int(p.stem.split("_x")[1])) for p in sorted(WEIGHTS_DIR.glob("sharp_x*.pt"))]
+SHARP = [("sharp", s) for s in shipped_scales("sharp")]
 ENGINES = [(model, scale, kind, engine) for kind, models in (("clean", SHIPPED + SHARP), ("compressed", COMPRESSED))
            for model, scale in models for engine in ("openvino", "onnxruntime")]
 # Where accuracy control kept every layer in float32 (ESPCN x3 on OpenVINO), there is no int8

@@ -10,9 +10,9 @@ from vsr.images import read_rgb
 from vsr.models import multiply_adds_per_pixel
 from vsr.train.evaluate import evaluate, torch_y_upscaler
 from vsr.upscaler import ModelSettings, Upscaler
-from vsr.weights import WEIGHTS_DIR, load_network, sha256
+from vsr.weights import load_network, sha256, shipped_scales
 
-SHARP = sorted(int(p.stem.split("_x")[1]) for p in WEIGHTS_DIR.glob("sharp_x*.pt"))
+SHARP = shipped_scales("sharp")
 
 
 @pytest.mark.parametrize("scale", SHARP, ids=[f"x{s}" for s in SHARP])

